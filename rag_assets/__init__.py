@@ -1,0 +1,1 @@
+"""rag-assets: a RAG system for your documentation, as Dagster assets."""

@@ -1,0 +1,35 @@
+"""`rag-assets search "QUERY" --mode semantic|lexical|hybrid -k N [--json]`."""
+
+from __future__ import annotations
+
+import json
+
+from rag_assets.lib.search import MODES, Retriever
+from rag_assets.lib.settings import Settings
+from rag_assets.lib.store import Layout
+
+
+def register(sub) -> None:
+    p = sub.add_parser("search", help="search the indexes")
+    p.add_argument("query")
+    p.add_argument("--mode", choices=MODES, default="hybrid")
+    p.add_argument("-k", type=int, default=5, help="number of hits (default 5)")
+    p.add_argument("--json", action="store_true", help="print a JSON list of hits, best first")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if args.k < 1:
+        raise ValueError("-k must be at least 1")
+    settings = Settings.from_env()
+    retriever = Retriever.from_layout(Layout(settings.data_dir))
+    hits = retriever.search(args.query, args.mode, args.k)
+    if args.json:
+        print(json.dumps([dict(rank=i, **h.as_dict()) for i, h in enumerate(hits, 1)], indent=2))
+        return 0
+    if not hits:
+        print("no hits")
+    for i, h in enumerate(hits, 1):
+        snippet = " ".join(h.text.split())[:200]
+        print(f"{i}. [{h.score:.4f}] {h.source}\n   {snippet}")
+    return 0

@@ -1,0 +1,117 @@
+"""Ingestion assets: docs -> sections -> chunks -> embeddings -> vector_index, lexical_index."""
+
+import dagster as dg
+
+from rag_assets.defs.metadata import markdown_table, stage_metadata
+from rag_assets.defs.resources import RagSettings
+from rag_assets.lib import ingest
+
+GROUP = "ingestion"
+
+@dg.asset(group_name=GROUP, kinds={"python", "html"})
+def docs(context: dg.AssetExecutionContext, rag: RagSettings) -> dg.MaterializeResult:
+    """The documents of the docs source: one row per document with URL, content hash and size."""
+    settings = rag.settings()
+    stats = ingest.build_docs(settings, rag.layout())
+    skipped = stats["skipped"]
+    for s in skipped:
+        context.log.warning(f"skipped {s['path']}: {s['reason']}")
+    return dg.MaterializeResult(
+        metadata=stage_metadata(
+            stats,
+            stats["documents"],
+            rag.layout().docs,
+            docs_source=dg.MetadataValue.path(str(settings.docs_dir)),
+            base_url=settings.docs_base_url,
+            total_bytes=stats["bytes"],
+            docs_added=stats["docs_added"],
+            docs_changed=stats["docs_changed"],
+            docs_deleted=stats["docs_deleted"],
+            skipped_count=len(skipped),
+            skipped=dg.MetadataValue.md(markdown_table(skipped) if skipped else "_none_"),
+            ignored_files=stats["ignored_files"],
+        )
+    )
+
+@dg.asset(group_name=GROUP, deps=[docs], kinds={"python"})
+def sections(rag: RagSettings) -> dg.MaterializeResult:
+    """One row per `<section id>` (HTML) or heading (Markdown) with its own text and `page#anchor` source."""
+    stats = ingest.build_sections(rag.layout())
+    return dg.MaterializeResult(
+        metadata=stage_metadata(
+            stats,
+            stats["sections"],
+            rag.layout().sections,
+            docs_parsed=stats["docs_parsed"],
+            docs_without_sections=len(stats["docs_without_sections"]),
+        )
+    )
+
+@dg.asset(group_name=GROUP, deps=[sections], kinds={"python"})
+def chunks(rag: RagSettings) -> dg.MaterializeResult:
+    """Recursive character chunks of each section, never crossing a section; ids hash source, text, settings."""
+    settings = rag.settings()
+    stats = ingest.build_chunks(rag.layout(), settings.chunk_size, settings.chunk_overlap)
+    return dg.MaterializeResult(
+        metadata=stage_metadata(
+            stats,
+            stats["chunks"],
+            rag.layout().chunks,
+            chunk_size=stats["chunk_size"],
+            chunk_overlap=stats["chunk_overlap"],
+            mean_chars=round(stats["mean_chars"], 1),
+            max_chars=stats["max_chars"],
+        )
+    )
+
+@dg.asset(group_name=GROUP, deps=[chunks], kinds={"ray", "pytorch"}, pool="embedding")
+def embeddings(rag: RagSettings) -> dg.MaterializeResult:
+    """The chunks embedded with the configured sentence-transformers model, on Ray Data (GPU when present)."""
+    settings = rag.settings()
+    stats = ingest.build_embeddings(rag.layout(), settings.embedding_model, settings.ray_address)
+    rate = stats["chunks_per_second"]
+    return dg.MaterializeResult(
+        metadata=stage_metadata(
+            stats,
+            stats["chunks"],
+            rag.layout().embeddings,
+            model=stats["model"],
+            dim=stats["dim"],
+            device=stats["device"],
+            method=stats["method"],
+            chunks_embedded=stats["chunks_embedded"],
+            chunks_reused=stats["chunks_reused"],
+            chunks_deleted=stats["chunks_deleted"],
+            chunks_per_second=dg.MetadataValue.float(round(rate, 1) if rate else 0.0),
+        )
+    )
+
+@dg.asset(group_name=GROUP, deps=[embeddings], kinds={"lancedb"})
+def vector_index(rag: RagSettings) -> dg.MaterializeResult:
+    """LanceDB table (id, text, source, vector), cosine; IVF_PQ once it has 256+ rows, a flat scan below."""
+    stats = ingest.build_vector_index(rag.layout())
+    return dg.MaterializeResult(
+        metadata=stage_metadata(
+            stats,
+            stats["rows"],
+            rag.layout().lancedb,
+            lancedb_version=stats["version"],
+            index_type=stats["index_type"],
+            rows_inserted=stats["inserted"],
+            rows_deleted=stats["deleted"],
+        )
+    )
+
+@dg.asset(group_name=GROUP, deps=[chunks], kinds={"tantivy"})
+def lexical_index(rag: RagSettings) -> dg.MaterializeResult:
+    """Tantivy BM25 index (English stemming) over the same chunk ids."""
+    stats = ingest.build_lexical_index(rag.layout())
+    return dg.MaterializeResult(
+        metadata=stage_metadata(
+            stats,
+            stats["docs"],
+            rag.layout().tantivy,
+            docs_inserted=stats["inserted"],
+            docs_deleted=stats["deleted"],
+        )
+    )

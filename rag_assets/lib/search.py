@@ -1,0 +1,95 @@
+"""The one retrieval module: semantic (cosine top-k), lexical (BM25) and hybrid (reciprocal rank fusion).
+
+Evaluation, experiments, the CLI and serving all retrieve through `Retriever`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rag_assets.lib import embed, lexical, vector_store
+from rag_assets.lib.store import Layout, table_metadata
+
+MODES = ("semantic", "lexical", "hybrid")
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    source: str
+    score: float
+    text: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class HybridParams:
+    rrf_k: int = 60  # the RRF constant: larger flattens the rank weights
+    semantic_weight: float = 1.0
+    lexical_weight: float = 1.0
+    candidates: int = 50  # how deep each leg is read before fusing
+
+
+def rrf(ranked_lists: list[list[str]], weights: list[float] | None = None, k: int = 60) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion: score(d) = sum_i w_i / (k + rank_i(d)), ranks from 1; ties by first appearance."""
+    weights = weights or [1.0] * len(ranked_lists)
+    if len(weights) != len(ranked_lists):
+        raise ValueError("one weight per ranked list")
+    scores: dict[str, float] = {}
+    for ranked, w in zip(ranked_lists, weights):
+        for rank, doc in enumerate(ranked, 1):
+            scores[doc] = scores.get(doc, 0.0) + w / (k + rank)
+    order = {doc: i for i, doc in enumerate(d for ranked in ranked_lists for d in ranked)}
+    return sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+
+
+class Retriever:
+    def __init__(
+        self,
+        lancedb_dir: Path | str,
+        tantivy_dir: Path | str,
+        model_name: str,
+        hybrid: HybridParams = HybridParams(),
+        table_version: int | None = None,
+    ):
+        self.model_name = model_name
+        self.hybrid_params = hybrid
+        self.table = vector_store.open_table(lancedb_dir, table_version)
+        self.index = lexical.open_index(tantivy_dir)
+
+    @classmethod
+    def from_layout(cls, layout: Layout, model_name: str | None = None, **kwargs) -> "Retriever":
+        if model_name is None and layout.embeddings.exists():
+            model_name = table_metadata(layout.embeddings).get("model")
+        if not model_name:
+            raise FileNotFoundError(f"no index under {layout.root}: materialize the ingestion assets first")
+        return cls(layout.lancedb, layout.tantivy, model_name, **kwargs)
+
+    @property
+    def table_version(self) -> int:
+        return self.table.version
+
+    def semantic(self, query: str, k: int) -> list[Hit]:
+        if not query.strip() or k <= 0:
+            return []
+        vector = embed.embed_query(self.model_name, query)
+        return [Hit(**h) for h in vector_store.search(self.table, vector, k)]
+
+    def lexical(self, query: str, k: int) -> list[Hit]:
+        return [Hit(**h) for h in lexical.search(self.index, query, k)]
+
+    def hybrid(self, query: str, k: int) -> list[Hit]:
+        p = self.hybrid_params
+        depth = max(k, p.candidates)
+        sem, lex = self.semantic(query, depth), self.lexical(query, depth)
+        by_id = {h.id: h for h in lex} | {h.id: h for h in sem}
+        fused = rrf([[h.id for h in sem], [h.id for h in lex]], [p.semantic_weight, p.lexical_weight], p.rrf_k)
+        return [Hit(id=i, source=by_id[i].source, score=s, text=by_id[i].text) for i, s in fused[:k]]
+
+    def search(self, query: str, mode: str = "hybrid", k: int = 5) -> list[Hit]:
+        if mode not in MODES:
+            raise ValueError(f"unknown search mode {mode!r}: choose one of {', '.join(MODES)}")
+        return getattr(self, mode)(query, k)

