@@ -44,3 +44,42 @@ def rag_env(tmp_path, small_corpus, monkeypatch):
     monkeypatch.setenv("RAG_DATA_DIR", str(data_dir))
     monkeypatch.setenv("RAG_DOCS_BASE_URL", "https://docs.python.org/3.11/")
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory, ray_session):
+    """The ingestion assets materialized once (real Dagster, Ray, model, LanceDB, Tantivy) on three pages.
+
+    Read-only for tests: a test that changes docs or indexes copies it first (`copy_built_index`).
+    Returns (docs_dir, data_dir).
+    """
+    import dagster as dg
+
+    from rag_assets.defs.assets import ingest
+    from rag_assets.defs.resources import RagSettings
+
+    root = tmp_path_factory.mktemp("built")
+    docs_dir = root / "docs"
+    for rel in ("library/csv.html", "library/json.html", "tutorial/errors.html"):
+        (docs_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(BUNDLED_CORPUS / rel, docs_dir / rel)
+    data_dir = root / "data"
+    rag = RagSettings(
+        docs_dir=str(docs_dir),
+        data_dir=str(data_dir),
+        docs_base_url="https://docs.python.org/3.11/",
+        ray_min_chunks=0,  # always go through Ray Data here
+    )
+    result = dg.materialize(dg.load_assets_from_modules([ingest]), resources={"rag": rag})
+    assert result.success
+    return docs_dir, data_dir
+
+
+@pytest.fixture
+def copy_built_index(built_index, tmp_path):
+    """A private, writable copy of `built_index`: (docs_dir, data_dir)."""
+    docs_dir, data_dir = built_index
+    new_docs, new_data = tmp_path / "docs", tmp_path / "data"
+    shutil.copytree(docs_dir, new_docs)
+    shutil.copytree(data_dir, new_data)
+    return new_docs, new_data

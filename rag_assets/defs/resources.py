@@ -19,6 +19,7 @@ class RagSettings(dg.ConfigurableResource):
     chunk_size: Optional[int] = None
     chunk_overlap: Optional[int] = None
     ray_address: Optional[str] = None
+    ray_min_chunks: Optional[int] = None
 
     def settings(self) -> Settings:
         return Settings.from_env(
@@ -29,6 +30,7 @@ class RagSettings(dg.ConfigurableResource):
             chunk_size=self.chunk_size,
             chunk_overlap=self.chunk_overlap,
             ray_address=self.ray_address,
+            ray_min_chunks=self.ray_min_chunks,
         )
 
     def layout(self) -> Layout:

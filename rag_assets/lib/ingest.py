@@ -7,7 +7,6 @@ whose content hash is unchanged, and vectors of chunk ids already embedded by th
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict
 
@@ -20,9 +19,6 @@ from rag_assets.lib.docs import load_documents
 from rag_assets.lib.sections import Section, split_sections
 from rag_assets.lib.settings import Settings
 from rag_assets.lib.store import Layout, read_table, table_metadata, write_table
-
-# Below this many new chunks, starting Ray costs more than the embedding itself.
-RAY_MIN_CHUNKS = int(os.environ.get("RAG_RAY_MIN_CHUNKS", "512"))
 
 DOC_COLUMNS = ["doc_id", "url", "title", "format", "content_hash", "size"]
 
@@ -117,7 +113,10 @@ def build_chunks(layout: Layout, chunk_size: int, chunk_overlap: int) -> dict:
     }
 
 
-def build_embeddings(layout: Layout, model_name: str, ray_address: str | None = None) -> dict:
+def build_embeddings(
+    layout: Layout, model_name: str, ray_address: str | None = None, ray_min_chunks: int = 0
+) -> dict:
+    """Embed chunk ids not embedded before by this model: on Ray Data, or in-process below `ray_min_chunks`."""
     t0 = time.perf_counter()
     chunks = read_table(layout.chunks, columns=["id", "text"])
     ids, texts = chunks.column("id").to_pylist(), chunks.column("text").to_pylist()
@@ -127,7 +126,7 @@ def build_embeddings(layout: Layout, model_name: str, ray_address: str | None = 
     new_vectors = {}
     if todo:
         todo_ids, todo_texts = [ids[i] for i in todo], [texts[i] for i in todo]
-        if len(todo) >= RAY_MIN_CHUNKS:
+        if len(todo) >= ray_min_chunks:
             from rag_assets.lib.ray_cluster import ensure_ray
 
             how = "ray data: " + ensure_ray(ray_address)

