@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export DAGSTER_HOME="$PWD" RAY_USAGE_STATS_ENABLED=0 HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
 mkdir -p data/dagster
-.venv/bin/dagster asset materialize -m rag_assets.definitions --select '*'
+.venv/bin/dagster job execute -m rag_assets.definitions -j rag_pipeline
 cat <<MSG
 
 Done. Everything was materialized into ${RAG_DATA_DIR:-$PWD/data}.

@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 HTML_SUFFIXES = {".html", ".htm"}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
@@ -58,6 +59,11 @@ def page_url(base_url: str, rel_path: str) -> str:
     return base_url.rstrip("/") + "/" + rel_path.lstrip("/")
 
 
+def file_url(base_url: str, rel_path: str) -> str:
+    """A file's URL: its relative path percent-encoded (spaces, `#`, `?`, non-ASCII) under the base URL."""
+    return page_url(base_url, quote(rel_path, safe="/-._~!$&'()*+,;=:@"))
+
+
 def load_documents(source: Path | str, base_url: str = "") -> LoadResult:
     """Read every usable document under `source` (a folder, or a single .jsonl/.html/.md file).
 
@@ -86,7 +92,7 @@ def load_documents(source: Path | str, base_url: str = "") -> LoadResult:
             _load_jsonl(text, rel, base_url, result)
             continue
         fmt = "html" if suffix in HTML_SUFFIXES else "markdown"
-        result.documents.append(_make_doc(rel, page_url(base_url, rel), _title(text, fmt, rel), fmt, text))
+        result.documents.append(_make_doc(rel, file_url(base_url, rel), _title(text, fmt, rel), fmt, text))
     if not result.documents:
         listed = "; ".join(f"{s['path']}: {s['reason']}" for s in result.skipped[:10])
         raise NoDocumentsError(
@@ -109,12 +115,14 @@ def _read_text(path: Path) -> tuple[str, str | None]:
         raw = path.read_bytes()
     except OSError as exc:
         return "", f"unreadable: {exc.strerror or exc}"
-    if b"\x00" in raw[:8192]:
+    # UTF-16 (a BOM first) is text full of NUL bytes, not binary.
+    encoding = "utf-16" if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8-sig"
+    if encoding != "utf-16" and b"\x00" in raw[:8192]:
         return "", "binary content"
     try:
-        text = raw.decode("utf-8-sig")
+        text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        return "", f"not valid UTF-8 (byte {exc.start})"
+        return "", f"not valid {'UTF-16' if encoding == 'utf-16' else 'UTF-8'} (byte {exc.start})"
     if not text.strip():
         return "", "empty"
     return text, None
@@ -122,7 +130,8 @@ def _read_text(path: Path) -> tuple[str, str | None]:
 
 def _load_jsonl(text: str, rel: str, base_url: str, result: LoadResult) -> None:
     seen = {d.doc_id for d in result.documents}
-    for lineno, line in enumerate(text.splitlines(), 1):
+    # Rows end at "\n" only: str.splitlines() would also cut at U+2028, \x1c... that JSON strings may hold raw.
+    for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         where = f"{rel}:{lineno}"

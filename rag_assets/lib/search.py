@@ -32,12 +32,22 @@ class HybridParams:
     lexical_weight: float = 1.0
     candidates: int = 50  # how deep each leg is read before fusing
 
+    def __post_init__(self):
+        if self.rrf_k < 0:
+            raise ValueError(f"rrf_k must be >= 0, got {self.rrf_k}")
+        if self.semantic_weight < 0 or self.lexical_weight < 0:
+            raise ValueError("hybrid leg weights must be >= 0")
+        if self.candidates < 1:
+            raise ValueError(f"candidates must be >= 1, got {self.candidates}")
+
 
 def rrf(ranked_lists: list[list[str]], weights: list[float] | None = None, k: int = 60) -> list[tuple[str, float]]:
     """Reciprocal rank fusion: score(d) = sum_i w_i / (k + rank_i(d)), ranks from 1; ties by first appearance."""
-    weights = weights or [1.0] * len(ranked_lists)
+    weights = [1.0] * len(ranked_lists) if weights is None else weights
     if len(weights) != len(ranked_lists):
         raise ValueError("one weight per ranked list")
+    if k < 0:
+        raise ValueError(f"the RRF constant k must be >= 0, got {k}")
     scores: dict[str, float] = {}
     for ranked, w in zip(ranked_lists, weights):
         for rank, doc in enumerate(ranked, 1):

@@ -106,6 +106,14 @@ def _tidy(text: str) -> str:
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_LIST_OR_QUOTE = re.compile(r"^\s*([-*+>]|\d+[.)])\s")
+# YAML front matter (Jekyll, Hugo, Docusaurus): metadata, not text; its closing `---` is no heading.
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_HTML_TAG = re.compile(r"<[^>]+>")
+# Emphasis markers around text (not inside words, so snake_case stays as written).
+_EMPHASIS = re.compile(r"(?<![\w\\])(\*{1,3}|_{1,3}|~~)(?=\S)(.+?)(?<=\S)\1(?!\w)")
 
 
 def markdown_sections(doc_id: str, url: str, content: str) -> list[Section]:
@@ -120,7 +128,8 @@ def markdown_sections(doc_id: str, url: str, content: str) -> list[Section]:
             source = f"{base}#{anchor}" if anchor is not None else url
             sections.append(Section(doc_id=doc_id, source=source, title=title or doc_id, text=text))
 
-    lines = content.replace("\r\n", "\n").split("\n")
+    content = _FRONT_MATTER.sub("", content.replace("\r\n", "\n"), count=1)
+    lines = content.split("\n")
     fence = None
     i = 0
     while i < len(lines):
@@ -144,7 +153,8 @@ def markdown_sections(doc_id: str, url: str, content: str) -> list[Section]:
         elif (
             i + 1 < len(lines)
             and line.strip()
-            and not body_is_list_or_quote(line)
+            and not line.startswith("    ")  # indented code
+            and not _LIST_OR_QUOTE.match(line)
             and _SETEXT.match(lines[i + 1])
             and not _SETEXT.match(line)
         ):
@@ -152,7 +162,7 @@ def markdown_sections(doc_id: str, url: str, content: str) -> list[Section]:
             i += 1  # consume the underline
         if heading is not None:
             flush()
-            title = _plain_heading(heading)
+            title = heading_text(heading)
             anchor = github_slug(heading, slugs)
             body = [title] if title else []
         else:
@@ -162,32 +172,43 @@ def markdown_sections(doc_id: str, url: str, content: str) -> list[Section]:
     return sections
 
 
-def body_is_list_or_quote(line: str) -> bool:
-    return bool(re.match(r"^\s*([-*+>]|\d+[.)])\s", line))
+def heading_text(heading: str) -> str:
+    """The heading as GitHub renders it to text: code spans literal, links and images by their text,
+    emphasis markers and HTML tags dropped."""
+    parts, pos = [], 0
+    for m in _CODE_SPAN.finditer(heading):
+        parts.append(_inline_text(heading[pos : m.start()]))
+        parts.append(m.group(2).strip() if m.group(2).strip() else m.group(2))
+        pos = m.end()
+    parts.append(_inline_text(heading[pos:]))
+    return " ".join("".join(parts).split())
 
 
-def _plain_heading(text: str) -> str:
-    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)  # links and images keep their text
-    text = re.sub(r"<[^>]+>", "", text)
-    return " ".join(text.split())
+def _inline_text(text: str) -> str:
+    text = _LINK.sub(r"\1", text)
+    text = _HTML_TAG.sub("", text)
+    previous = None
+    while previous != text:  # nested emphasis: ***a*** or **_a_**
+        previous, text = text, _EMPHASIS.sub(r"\2", text)
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)  # backslash escapes
 
 
 def github_slug(heading: str, seen: dict[str, int] | None = None) -> str:
-    """GitHub's heading anchor: lowercase, punctuation dropped, spaces to hyphens, -N for repeats."""
-    text = _plain_heading(heading).lower()
-    text = "".join(
-        ch for ch in text if ch in " -_" or unicodedata.category(ch)[0] in ("L", "N") or unicodedata.category(ch) == "Mn"
-    )
+    """GitHub's heading anchor (github-slugger): the rendered text lowercased, punctuation and symbols
+    dropped (letters, marks, digits, connector punctuation such as `_`, `-` and spaces kept), each space a
+    hyphen; repeats get -1, -2."""
+    text = heading_text(heading).lower()
+    text = "".join(ch for ch in text if ch in " -" or _slug_keeps(unicodedata.category(ch)))
     slug = text.replace(" ", "-")
     if seen is None:
         return slug
-    if slug in seen:
+    candidate = slug
+    while candidate in seen:
         seen[slug] += 1
         candidate = f"{slug}-{seen[slug]}"
-        while candidate in seen:
-            seen[slug] += 1
-            candidate = f"{slug}-{seen[slug]}"
-        seen[candidate] = 0
-        return candidate
-    seen[slug] = 0
-    return slug
+    seen[candidate] = 0
+    return candidate
+
+
+def _slug_keeps(category: str) -> bool:
+    return category[0] in ("L", "M") or category in ("Nd", "Nl", "Pc")
