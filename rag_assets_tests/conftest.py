@@ -21,7 +21,7 @@ def ray_session():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=512 * 1024**2)
     yield ray
     ray.shutdown()
 
@@ -72,7 +72,17 @@ def built_index(tmp_path_factory, ray_session):
     )
     result = dg.materialize(dg.load_assets_from_modules([ingest]), resources={"rag": rag})
     assert result.success
+    _BUILT_INDEX_RESULT.append(result)
     return docs_dir, data_dir
+
+
+_BUILT_INDEX_RESULT: list = []
+
+
+@pytest.fixture(scope="session")
+def built_index_result(built_index):
+    """The `dg.materialize` result behind `built_index`: its events and materialization metadata."""
+    return _BUILT_INDEX_RESULT[0]
 
 
 @pytest.fixture
