@@ -9,7 +9,7 @@ from rag_assets.defs.resources import RagSettings
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules([ingest, evaluation, experiments]),
     asset_checks=dg.load_asset_checks_from_modules([checks]),
-    jobs=jobs.JOBS,
+    jobs=[*jobs.JOBS, *experiments.JOBS],
     schedules=schedules.SCHEDULES,
     sensors=sensors.SENSORS,
     resources={"rag": RagSettings()},

@@ -9,4 +9,18 @@ rag_pipeline = dg.define_asset_job(
     description="Ingest the docs source, index it and evaluate it.",
 )
 
-JOBS: list = [rag_pipeline]
+# Launched by the docs change sensor and the refresh schedule (issue 5): each stage only redoes what changed.
+refresh = dg.define_asset_job(
+    "refresh",
+    selection=dg.AssetSelection.groups("ingestion"),
+    description="Re-index the docs source incrementally: changed documents only, new chunk ids only.",
+)
+
+# Launched by the evaluate_after_reindex sensor once new indexes are in place.
+evaluation = dg.define_asset_job(
+    "evaluation",
+    selection=dg.AssetSelection.groups("evaluation"),
+    description="Evaluate the current indexes (unchanged answers are not judged again).",
+)
+
+JOBS: list = [rag_pipeline, refresh, evaluation]

@@ -1,3 +1,74 @@
 """Sensors. Everything in SENSORS is registered."""
 
-SENSORS: list = []
+import json
+
+import dagster as dg
+
+from rag_assets.defs import jobs
+from rag_assets.defs.resources import RagSettings
+from rag_assets.lib import refresh
+
+INDEX_KEYS = (dg.AssetKey("vector_index"), dg.AssetKey("lexical_index"))
+
+
+def refresh_request(changes: refresh.Changes) -> dg.RunRequest:
+    tags = {f"rag/{k}": str(v) for k, v in changes.counts().items()}
+    tags["rag/reason"] = changes.summary()[:200]
+    return dg.RunRequest(tags=tags)
+
+
+@dg.sensor(job=jobs.refresh, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def docs_changed(context: dg.SensorEvaluationContext, rag: RagSettings):
+    """Re-index when a document of the docs source is added, edited or deleted (content hash per document).
+
+    The cursor is the digest of the wanted state (documents, chunk settings, model): one run per state.
+    """
+    changes = refresh.detect_changes(rag.settings())
+    if not changes.needs_run:
+        context.update_cursor(changes.key)
+        return dg.SkipReason(changes.summary())
+    if context.cursor == changes.key:
+        return dg.SkipReason(f"a refresh was already requested for this state ({changes.summary()})")
+    context.update_cursor(changes.key)
+    return refresh_request(changes)
+
+
+def _latest_index_events(instance: dg.DagsterInstance) -> dict | None:
+    out = {}
+    for key in INDEX_KEYS:
+        records = instance.fetch_materializations(key, limit=1).records
+        if not records:
+            return None
+        out[key.to_user_string()] = records[0]
+    return out
+
+
+@dg.sensor(job=jobs.evaluation, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+def evaluate_after_reindex(context: dg.SensorEvaluationContext):
+    """Run the evaluation group once new indexes are in place (the judge cache skips unchanged answers).
+
+    The cursor holds the storage ids of the last evaluated vector_index and lexical_index materializations.
+    """
+    if context.repository_def is not None:
+        evaluation_keys = dg.AssetSelection.groups("evaluation").resolve(context.repository_def.asset_graph)
+        if not evaluation_keys:
+            return dg.SkipReason("no evaluation assets are defined")
+    events = _latest_index_events(context.instance)
+    if events is None:
+        return dg.SkipReason("the indexes have not been materialized yet")
+    seen = {name: r.storage_id for name, r in events.items()}
+    if context.cursor and json.loads(context.cursor) == seen:
+        return dg.SkipReason("no index materialization since the last evaluation")
+    for record in events.values():
+        run = context.instance.get_run_by_id(record.run_id) if record.run_id else None
+        if run is not None and not run.is_finished:
+            # The other index may still be coming in the same run: evaluate once both are in place.
+            return dg.SkipReason(f"waiting for run {run.run_id} to finish")
+    context.update_cursor(json.dumps(seen))
+    materialization = events["vector_index"].asset_materialization
+    version = materialization.metadata.get("lancedb_version") if materialization else None
+    tags = {"rag/lancedb_version": str(version.value)} if version is not None else {}
+    return dg.RunRequest(run_key=f"eval-{seen['vector_index']}-{seen['lexical_index']}", tags=tags)
+
+
+SENSORS: list = [docs_changed, evaluate_after_reindex]

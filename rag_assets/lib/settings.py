@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -15,6 +16,10 @@ DEFAULT_CHUNK_SIZE = 700
 DEFAULT_CHUNK_OVERLAP = 50
 # Below this many new chunks, starting Ray costs more than the embedding itself: encode in-process.
 DEFAULT_RAY_MIN_CHUNKS = 512
+DEFAULT_RETRIEVAL_MODE = "hybrid"
+DEFAULT_NUM_CHUNKS = 5
+# Written by promoting an experiment variant (issue 6); read below, under the environment variables.
+PRODUCTION_FILE = "production.json"
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,10 @@ class Settings:
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
     ray_address: str | None = None
     ray_min_chunks: int = DEFAULT_RAY_MIN_CHUNKS
+    # Promoted with a variant: the retrieval mode, num_chunks and LLM that search, ask and evaluation use.
+    retrieval_mode: str = DEFAULT_RETRIEVAL_MODE
+    num_chunks: int = DEFAULT_NUM_CHUNKS
+    llm_model: str | None = None  # RAG_LLM_MODEL; "extractive" is the offline answerer
 
     def __post_init__(self):
         object.__setattr__(self, "docs_dir", Path(self.docs_dir).expanduser().resolve())
@@ -41,15 +50,20 @@ class Settings:
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
         env = os.environ
+        data_dir = overrides.get("data_dir") or env.get("RAG_DATA_DIR") or DEFAULT_DATA_DIR
+        promoted = read_production(data_dir)  # the promoted variant, if any: under env vars, over defaults
         values = dict(
             docs_dir=env.get("RAG_DOCS_DIR") or DEFAULT_DOCS_DIR,
             docs_base_url=env.get("RAG_DOCS_BASE_URL") or DEFAULT_DOCS_BASE_URL,
-            data_dir=env.get("RAG_DATA_DIR") or DEFAULT_DATA_DIR,
-            embedding_model=env.get("RAG_EMBEDDING_MODEL") or DEFAULT_EMBEDDING_MODEL,
-            chunk_size=_int_env("RAG_CHUNK_SIZE", DEFAULT_CHUNK_SIZE),
-            chunk_overlap=_int_env("RAG_CHUNK_OVERLAP", DEFAULT_CHUNK_OVERLAP),
+            data_dir=data_dir,
+            embedding_model=env.get("RAG_EMBEDDING_MODEL") or promoted.get("embedding_model") or DEFAULT_EMBEDDING_MODEL,
+            chunk_size=_int_env("RAG_CHUNK_SIZE", promoted.get("chunk_size", DEFAULT_CHUNK_SIZE)),
+            chunk_overlap=_int_env("RAG_CHUNK_OVERLAP", promoted.get("chunk_overlap", DEFAULT_CHUNK_OVERLAP)),
             ray_address=env.get("RAY_ADDRESS") or None,
             ray_min_chunks=_int_env("RAG_RAY_MIN_CHUNKS", DEFAULT_RAY_MIN_CHUNKS),
+            retrieval_mode=env.get("RAG_RETRIEVAL_MODE") or promoted.get("retrieval") or DEFAULT_RETRIEVAL_MODE,
+            num_chunks=_int_env("RAG_NUM_CHUNKS", promoted.get("num_chunks", DEFAULT_NUM_CHUNKS)),
+            llm_model=env.get("RAG_LLM_MODEL") or promoted.get("llm") or None,
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -59,6 +73,20 @@ class Settings:
 
     def as_dict(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+def read_production(data_dir) -> dict:
+    """<data dir>/production.json as written by `rag-assets experiments --promote`, or {} when absent."""
+    path = Path(data_dir).expanduser() / PRODUCTION_FILE
+    if not path.is_file():
+        return {}
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}): promote a variant again or delete it") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} must hold a JSON object")
+    return config
 
 
 def _int_env(name: str, default: int) -> int:

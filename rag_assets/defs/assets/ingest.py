@@ -5,8 +5,25 @@ import dagster as dg
 from rag_assets.defs.metadata import markdown_table, stage_metadata
 from rag_assets.defs.resources import RagSettings
 from rag_assets.lib import ingest
+from rag_assets.lib.chunking import SPLITTER_VERSION
+from rag_assets.lib.settings import Settings
 
 GROUP = "ingestion"
+
+
+def _load_time_settings() -> Settings | None:
+    try:
+        return Settings.from_env()
+    except ValueError:
+        return None  # bad settings fail the run with their message; the definitions still load
+
+
+# Code versions from the settings in effect when the definitions load: a new chunk size, overlap or
+# model marks chunks/embeddings (and what is downstream) stale in the UI.
+_S = _load_time_settings()
+CHUNKS_VERSION = f"{SPLITTER_VERSION}:size={_S.chunk_size}:overlap={_S.chunk_overlap}" if _S else None
+EMBEDDINGS_VERSION = f"model={_S.embedding_model}" if _S else None
+
 
 @dg.asset(group_name=GROUP, kinds={"python", "html"})
 def docs(context: dg.AssetExecutionContext, rag: RagSettings) -> dg.MaterializeResult:
@@ -17,6 +34,7 @@ def docs(context: dg.AssetExecutionContext, rag: RagSettings) -> dg.MaterializeR
     for s in skipped:
         context.log.warning(f"skipped {s['path']}: {s['reason']}")
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(stats["data_version"]),
         metadata=stage_metadata(
             stats,
             stats["documents"],
@@ -33,11 +51,13 @@ def docs(context: dg.AssetExecutionContext, rag: RagSettings) -> dg.MaterializeR
         )
     )
 
+
 @dg.asset(group_name=GROUP, deps=[docs], kinds={"python"})
 def sections(rag: RagSettings) -> dg.MaterializeResult:
     """One row per `<section id>` (HTML) or heading (Markdown) with its own text and `page#anchor` source."""
     stats = ingest.build_sections(rag.layout())
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(stats["data_version"]),
         metadata=stage_metadata(
             stats,
             stats["sections"],
@@ -47,12 +67,14 @@ def sections(rag: RagSettings) -> dg.MaterializeResult:
         )
     )
 
-@dg.asset(group_name=GROUP, deps=[sections], kinds={"python"})
+
+@dg.asset(group_name=GROUP, deps=[sections], kinds={"python"}, code_version=CHUNKS_VERSION)
 def chunks(rag: RagSettings) -> dg.MaterializeResult:
     """Recursive character chunks of each section, never crossing a section; ids hash source, text, settings."""
     settings = rag.settings()
     stats = ingest.build_chunks(rag.layout(), settings.chunk_size, settings.chunk_overlap)
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(stats["data_version"]),
         metadata=stage_metadata(
             stats,
             stats["chunks"],
@@ -64,7 +86,10 @@ def chunks(rag: RagSettings) -> dg.MaterializeResult:
         )
     )
 
-@dg.asset(group_name=GROUP, deps=[chunks], kinds={"ray", "pytorch"}, pool="embedding")
+
+@dg.asset(
+    group_name=GROUP, deps=[chunks], kinds={"ray", "pytorch"}, pool="embedding", code_version=EMBEDDINGS_VERSION
+)
 def embeddings(rag: RagSettings) -> dg.MaterializeResult:
     """The chunks embedded with the configured sentence-transformers model, on Ray Data (GPU when present)."""
     settings = rag.settings()
@@ -73,6 +98,7 @@ def embeddings(rag: RagSettings) -> dg.MaterializeResult:
     )
     rate = stats["chunks_per_second"]
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(stats["data_version"]),
         metadata=stage_metadata(
             stats,
             stats["chunks"],
@@ -83,16 +109,19 @@ def embeddings(rag: RagSettings) -> dg.MaterializeResult:
             method=stats["method"],
             chunks_embedded=stats["chunks_embedded"],
             chunks_reused=stats["chunks_reused"],
+            chunks_resumed=stats["chunks_resumed"],
             chunks_deleted=stats["chunks_deleted"],
             chunks_per_second=dg.MetadataValue.float(round(rate, 1) if rate else 0.0),
         )
     )
+
 
 @dg.asset(group_name=GROUP, deps=[embeddings], kinds={"lancedb"})
 def vector_index(rag: RagSettings) -> dg.MaterializeResult:
     """LanceDB table (id, text, source, vector), cosine; IVF_PQ once it has 256+ rows, a flat scan below."""
     stats = ingest.build_vector_index(rag.layout())
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(stats["data_version"]),
         metadata=stage_metadata(
             stats,
             stats["rows"],
@@ -104,11 +133,14 @@ def vector_index(rag: RagSettings) -> dg.MaterializeResult:
         )
     )
 
-@dg.asset(group_name=GROUP, deps=[chunks], kinds={"tantivy"})
+
+# After embeddings too: a run killed while embedding then leaves both indexes on the previous chunks.
+@dg.asset(group_name=GROUP, deps=[chunks, embeddings], kinds={"tantivy"})
 def lexical_index(rag: RagSettings) -> dg.MaterializeResult:
     """Tantivy BM25 index (English stemming) over the same chunk ids."""
     stats = ingest.build_lexical_index(rag.layout())
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(stats["data_version"]),
         metadata=stage_metadata(
             stats,
             stats["docs"],

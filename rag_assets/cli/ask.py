@@ -1,0 +1,41 @@
+"""`rag-assets ask "QUESTION" [--json]`: answer from the docs with sources (the LLM, or offline extraction)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rag_assets.lib.evaluate import EvalConfig, make_generator
+from rag_assets.lib.search import MODES, Retriever
+from rag_assets.lib.settings import Settings
+from rag_assets.lib.store import Layout
+
+
+def register(sub) -> None:
+    p = sub.add_parser("ask", help="answer a question from the docs, with sources")
+    p.add_argument("question")
+    p.add_argument("--mode", choices=MODES, default=None, help="retrieval mode (default RAG_RETRIEVAL_MODE, hybrid)")
+    p.add_argument("-k", "--num-chunks", type=int, default=None, help="chunks of context (default RAG_NUM_CHUNKS, 5)")
+    p.add_argument("--json", action="store_true", help="print {answer, sources, llm, ...} as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if not args.question.strip():
+        raise ValueError("the question is empty")
+    cfg = EvalConfig.from_env(retrieval_mode=args.mode, num_chunks=args.num_chunks)
+    retriever = Retriever.from_layout(Layout(Settings.from_env().data_dir))
+    generator = make_generator()
+    hits = retriever.search(args.question, cfg.retrieval_mode, cfg.num_chunks)
+    out = generator.answer(args.question, hits)
+    out["retrieved_sources"] = [h.source for h in hits]
+    if args.json:
+        print(json.dumps(out, indent=2))
+    elif out["failed"]:
+        print(f"rag-assets ask: no answer ({out['llm']}): {out['error']}", file=sys.stderr)
+    else:
+        print(out["answer"])
+        print("\nSources:")
+        for s in out["sources"]:
+            print(f"- {s}")
+    return 1 if out["failed"] else 0

@@ -1,0 +1,67 @@
+"""`rag-assets experiments [--json]` prints the latest experiments table; `--promote KEY` makes a variant production."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from rag_assets.lib import experiments as ex
+from rag_assets.lib.settings import Settings
+from rag_assets.lib.sweep import load_sweep
+
+
+def register(sub) -> None:
+    p = sub.add_parser("experiments", help="print the latest experiments table, or promote a variant")
+    p.add_argument("--json", action="store_true", help="print a JSON list of row objects, best first")
+    p.add_argument("--promote", metavar="KEY", help="make this variant the production configuration")
+    p.add_argument("--run", action="store_true",
+                   help="first materialize every partition of the sweep (RAG_SWEEP_PATH) and the table through Dagster")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    settings = Settings.from_env()
+    if args.promote:
+        return _promote(settings, args.promote)
+    if args.run:
+        _run_sweep()
+    table = ex.read_table(settings.data_dir)
+    if args.json:
+        print(json.dumps(table["rows"], indent=2))
+        return 0
+    print(ex.markdown(table["rows"], table["best"]))
+    print(f"\n{table['variants']} variants, {table['embedding_runs']} embedding runs, {table['chunkings']} chunkings "
+          f"(sweep {table['sweep']}, {table['generated_at']})")
+    if table["missing"]:
+        print(f"not evaluated yet: {', '.join(table['missing'])}")
+    paths = ex.table_paths(settings.data_dir)
+    print(f"JSON {paths['json']}\nCSV  {paths['csv']}")
+    return 0
+
+
+def _run_sweep() -> None:
+    """What a UI backfill of the experiments group does; recorded in the instance at DAGSTER_HOME when set."""
+    import dagster as dg
+
+    from rag_assets.defs.assets import experiments as assets
+    from rag_assets.defs.resources import RagSettings
+
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    defs = [assets.experiment_chunks, assets.experiment_embeddings, assets.experiment_results, assets.experiments_table]
+    assets.materialize_sweep(defs, assets.SWEEP, {"rag": RagSettings()}, instance)
+
+
+def _promote(settings: Settings, key: str) -> int:
+    try:
+        sweep = load_sweep(settings=settings)
+    except (FileNotFoundError, ValueError):
+        sweep = None  # an evaluated variant can still be promoted from its result
+    config = ex.promote(settings.data_dir, key, sweep)
+    print(f"promoted {key}: {json.dumps({k: v for k, v in config.items() if k != 'variant'})}")
+    if ex.env_overrides():
+        print(f"note: {', '.join(ex.env_overrides())} set in the environment still win over the promoted values")
+    drift = ex.production_drift(Settings.from_env())
+    if drift:
+        print("production must be rebuilt (" + "; ".join(drift) + "): the docs_changed sensor does it under "
+              "`dagster dev`, or run `dagster job execute -m rag_assets.definitions -j rag_pipeline`")
+    return 0

@@ -1,0 +1,136 @@
+"""The eval set: JSONL rows {"question", "source": URL[#anchor], optional "reference_answer"} (the seed's format)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from rag_assets.lib.settings import PROJECT_ROOT
+from rag_assets.lib.store import Layout, read_table
+
+DEFAULT_EVAL_PATH = PROJECT_ROOT / "data" / "eval" / "questions.jsonl"
+
+
+class EvalDataError(ValueError):
+    """Malformed eval rows; `problems` maps each bad line number to what is wrong with it."""
+
+    def __init__(self, path: Path | str, problems: dict[int, str]):
+        self.path = str(path)
+        self.problems = dict(sorted(problems.items()))
+        lines = ", ".join(str(n) for n in self.problems)
+        details = "; ".join(f"line {n}: {why}" for n, why in self.problems.items())
+        super().__init__(f"{self.path}: malformed rows at lines {lines}: {details}")
+
+
+def load_questions(path: Path | str) -> list[dict]:
+    """Rows in file order; raises EvalDataError naming every bad line (blank lines are allowed)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"eval set {path} does not exist (set RAG_EVAL_PATH)")
+    rows, problems, first_seen = [], {}, {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        row, why = _parse_row(line)
+        if row is not None and row["question"] in first_seen:
+            row, why = None, f"duplicate question (first at line {first_seen[row['question']]})"
+        if row is None:
+            problems[n] = why
+            continue
+        first_seen[row["question"]] = n
+        rows.append(row)
+    if problems:
+        raise EvalDataError(path, problems)
+    if not rows:
+        raise EvalDataError(path, {0: "no questions in the file"})
+    return rows
+
+
+def _parse_row(line: str) -> tuple[dict | None, str]:
+    try:
+        obj = json.loads(line)
+    except ValueError as exc:
+        return None, f"not JSON ({exc.msg})"
+    if not isinstance(obj, dict):
+        return None, "not a JSON object"
+    question, source, reference = obj.get("question"), obj.get("source"), obj.get("reference_answer")
+    if not isinstance(question, str) or not question.strip():
+        return None, "'question' must be a non-empty string"
+    # An empty source is the seed's "no gold page": it counts as a retrieval hit.
+    if not isinstance(source, str):
+        return None, "'source' must be a string (a URL, optionally with #anchor)"
+    if reference is not None and not isinstance(reference, str):
+        return None, "'reference_answer' must be a string"
+    row = {"question": question.strip(), "source": source.strip()}
+    if reference and reference.strip():
+        row["reference_answer"] = reference.strip()
+    return row, ""
+
+
+def page_of(source: str) -> str:
+    """The page URL without its #anchor (the seed's retrieval unit)."""
+    return (source or "").split("#", 1)[0]
+
+
+def docs_area(source: str, base_url: str = "") -> str:
+    """Top-level docs area of a source, e.g. `library` or `tutorial`; a top-level page is its own area."""
+    page = page_of(source)
+    if not page:
+        return "(no source)"
+    path = page[len(base_url):] if base_url and page.startswith(base_url) else urlsplit(page).path
+    parts = [p for p in path.strip("/").split("/") if p]
+    if not parts:
+        return "(root)"
+    return parts[0] if len(parts) > 1 else parts[0].rsplit(".", 1)[0]
+
+
+def section_texts(layout: Layout) -> dict[str, str]:
+    """Gold section text by `page#anchor` source (the seed wrote references and perfect-context answers from it)."""
+    table = read_table(layout.sections, columns=["source", "text"])
+    return dict(zip(table.column("source").to_pylist(), table.column("text").to_pylist()))
+
+
+class EvalFiles:
+    """Where the evaluation assets keep their outputs under a Layout (eval/, reports/, cache/)."""
+
+    def __init__(self, layout: Layout):
+        self.layout = layout
+
+    @property
+    def questions(self) -> Path:
+        return self.layout.eval_dir / "questions.json"
+
+    @property
+    def references(self) -> Path:
+        return self.layout.eval_dir / "reference_answers.json"
+
+    @property
+    def responses(self) -> Path:
+        return self.layout.eval_dir / "responses.json"
+
+    @property
+    def retrieval(self) -> Path:
+        return self.layout.eval_dir / "retrieval_scores.json"
+
+    @property
+    def quality(self) -> Path:
+        return self.layout.eval_dir / "quality_scores.json"
+
+    @property
+    def report(self) -> Path:
+        return self.layout.reports / "score_report.json"
+
+    @property
+    def previous_report(self) -> Path:
+        """The report before the latest one: what the score-drop check compares against."""
+        return self.layout.reports / "score_report.previous.json"
+
+    @property
+    def plot(self) -> Path:
+        return self.layout.reports / "score_report.png"
+
+    @property
+    def judge_cache(self) -> Path:
+        """Judgements and written references, shared by every run and experiment variant on this data dir."""
+        return self.layout.cache / "judge.sqlite"

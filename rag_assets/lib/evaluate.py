@@ -1,0 +1,246 @@
+"""The evaluation library: generate answers for an eval set, score retrieval and quality (no Dagster here).
+
+Evaluation assets, experiment variants and the refresh loop all call these functions, so a score means the
+same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag_assets.lib import lexical, metrics, vector_store
+from rag_assets.lib.eval_data import DEFAULT_EVAL_PATH, EvalDataError, load_questions, page_of
+from rag_assets.lib.generate import SYSTEM_PROMPT, LLMGenerator, make_generator
+from rag_assets.lib.judge import JudgeCache, judge_model, make_judge
+from rag_assets.lib.llm import ChatClient
+from rag_assets.lib.metrics import bootstrap_ci, summarize
+from rag_assets.lib.search import MODES, Hit
+from rag_assets.lib.store import Layout, read_table
+
+__all__ = [
+    "EvalConfig", "EvalDataError", "load_questions", "make_generator", "make_judge", "generate_responses",
+    "generate_gold_responses", "score_retrieval", "score_quality", "bootstrap_ci", "write_reference_answers",
+    "index_consistency", "DEFAULT_KS",
+]
+
+DEFAULT_KS = (1, 3, 5, 10)
+REFERENCE_PROMPT_VERSION = "seed-reference-v1"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation settings from RAG_EVAL_PATH, RAG_RETRIEVAL_MODE, RAG_NUM_CHUNKS (Dagster config may override)."""
+
+    eval_path: Path = DEFAULT_EVAL_PATH
+    retrieval_mode: str = "hybrid"
+    num_chunks: int = 5
+
+    def __post_init__(self):
+        if self.retrieval_mode not in MODES:
+            raise ValueError(f"retrieval mode must be one of {', '.join(MODES)}, got {self.retrieval_mode!r}")
+        if self.num_chunks < 1:
+            raise ValueError(f"num_chunks must be at least 1, got {self.num_chunks}")
+
+    @classmethod
+    def from_env(cls, **overrides) -> "EvalConfig":
+        env = os.environ
+        raw_k = env.get("RAG_NUM_CHUNKS") or "5"
+        if not raw_k.isdigit():
+            raise ValueError(f"RAG_NUM_CHUNKS must be an integer, got {raw_k!r}")
+        values = dict(
+            eval_path=Path(env.get("RAG_EVAL_PATH") or DEFAULT_EVAL_PATH),
+            retrieval_mode=env.get("RAG_RETRIEVAL_MODE") or "hybrid",
+            num_chunks=int(raw_k),
+        )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def relevant_chunk_counts(retriever) -> tuple[Counter, Counter]:
+    """Chunks per page and per `page#anchor` in the index: the denominators of recall@k and nDCG@k."""
+    sources = retriever.table.search().select(["source"]).limit(None).to_arrow().column("source").to_pylist()
+    return Counter(page_of(s) for s in sources), Counter(sources)
+
+
+def generate_responses(retriever, questions: Sequence[dict], generator, mode: str = "hybrid",
+                       num_chunks: int = 5, depth: int = max(DEFAULT_KS)) -> list[dict]:
+    """Retrieve and answer each question. The first num_chunks hits are the context (and the seed's
+    retrieved_sources); the ranking is read `depth` deep for the k-metrics (ranked_ids, ranked_sources)."""
+    if num_chunks < 1:
+        raise ValueError(f"num_chunks must be at least 1, got {num_chunks}")
+    pages, sections = relevant_chunk_counts(retriever)
+    version = retriever.table_version
+    ranked = [retriever.search(q["question"], mode, max(num_chunks, depth)) for q in questions]
+    answers = _answer_all(generator, [(q["question"], hits[:num_chunks]) for q, hits in zip(questions, ranked)])
+    rows = []
+    for q, hits, ans in zip(questions, ranked, answers):
+        context = hits[:num_chunks]
+        rows.append({
+            "question": q["question"],
+            "source": q["source"],
+            "reference_answer": q.get("reference_answer"),
+            "retrieved_ids": [h.id for h in context],
+            "retrieved_sources": [h.source for h in context],
+            "ranked_ids": [h.id for h in hits],
+            "ranked_sources": [h.source for h in hits],
+            "relevant_chunks": {"page": pages.get(page_of(q["source"]), 0), "section": sections.get(q["source"], 0)},
+            "mode": mode,
+            "num_chunks": num_chunks,
+            "table_version": version,
+            **ans,
+        })
+    return rows
+
+
+def generate_gold_responses(questions: Sequence[dict], gold_texts: dict[str, str], generator) -> list[dict]:
+    """The seed's component-wise view: answers with the gold section as the only context ("perfect retrieval").
+    Questions whose gold section is not in the index are left out (their count is len(questions) - len(rows))."""
+    todo = [q for q in questions if gold_texts.get(q["source"])]
+    context = [(q["question"], [Hit(id="gold", source=q["source"], score=1.0, text=gold_texts[q["source"]])])
+               for q in todo]
+    return [
+        {"question": q["question"], "source": q["source"], "reference_answer": q.get("reference_answer"), **ans}
+        for q, ans in zip(todo, _answer_all(generator, context))
+    ]
+
+
+def _answer_all(generator, items: list[tuple[str, list[Hit]]]) -> list[dict]:
+    """LLM calls overlap (RAG_LLM_CONCURRENCY, default 4); the local extractive answerer runs in turn."""
+    if not isinstance(generator, LLMGenerator):
+        return [generator.answer(q, hits) for q, hits in items]
+    workers = max(1, int(os.environ.get("RAG_LLM_CONCURRENCY") or 4))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda item: generator.answer(*item), items))
+
+
+def score_retrieval(questions: Sequence[dict], responses: Sequence[dict], ks: Sequence[int] = DEFAULT_KS) -> dict:
+    """The seed's retrieval_score over retrieved_sources, plus page- and section-level k-metrics over the ranking.
+
+    Questions without a gold source count as hits in retrieval_score (the seed's rule) and are left out of the
+    k-metrics, whose n says how many were measured.
+    """
+    if len(questions) != len(responses):
+        raise ValueError(f"{len(questions)} questions but {len(responses)} responses")
+    per_question, columns = [], {}
+    for q, r in zip(questions, responses):
+        if q["question"] != r["question"]:
+            raise ValueError(f"responses are not in question order at {q['question']!r}")
+        row = {
+            "question": q["question"],
+            "source": q["source"],
+            "hit": float(metrics.retrieval_hit(q["source"], r["retrieved_sources"])),
+            "retrieved_sources": r["retrieved_sources"],
+        }
+        if page_of(q["source"]):
+            ranked = r.get("ranked_sources") or r["retrieved_sources"]
+            row.update(metrics.question_metrics(q["source"], ranked, ks, r.get("relevant_chunks")))
+        per_question.append(row)
+        for name, value in row.items():
+            if name != "hit" and isinstance(value, float):
+                columns.setdefault(name, []).append(value)
+    return {
+        "retrieval_score": summarize([row["hit"] for row in per_question]),
+        "metrics": {name: summarize(values) for name, values in columns.items()},
+        "per_question": per_question,
+    }
+
+
+def score_quality(responses: Sequence[dict], judge, references: dict[str, str] | None = None) -> dict:
+    """Judge each answer against its reference. Failed answers and unparseable judgements are `missing`
+    (never scored 0); answers without a reference are `no_reference`. Both are counted, neither averaged."""
+    refs = [(references or {}).get(r["question"]) or r.get("reference_answer") for r in responses]
+    todo = [i for i, r in enumerate(responses) if refs[i] and not r.get("failed") and r.get("answer")]
+    before = getattr(judge, "calls", 0)
+    verdicts = dict(zip(todo, judge.score_many([(responses[i]["question"], responses[i]["answer"], refs[i])
+                                                for i in todo]))) if todo else {}
+    per_question = []
+    for i, r in enumerate(responses):
+        v = verdicts.get(i, {})
+        if not refs[i]:
+            status = "no_reference"
+        elif r.get("failed") or not r.get("answer"):
+            status, v = "missing", {"error": f"generation failed: {r.get('error')}"}
+        else:
+            status = "scored" if v.get("score") is not None else "missing"
+        per_question.append({
+            "question": r["question"], "source": r.get("source"), "answer": r.get("answer"),
+            "reference_answer": refs[i], "score": v.get("score"), "reasoning": v.get("reasoning"),
+            "judge": getattr(judge, "name", None), "cached": v.get("cached", False), "status": status,
+            "error": v.get("error"),
+        })
+    counts = Counter(p["status"] for p in per_question)
+    summary = summarize([p["score"] for p in per_question if p["status"] == "scored"])
+    return {
+        "quality_score": summary | {"missing": counts["missing"], "no_reference": counts["no_reference"]},
+        "judge": getattr(judge, "name", None),
+        "judge_calls": getattr(judge, "calls", 0) - before,
+        "cached": sum(1 for p in per_question if p["cached"]),
+        "per_question": per_question,
+    }
+
+
+def write_reference_answers(questions: Sequence[dict], gold_texts: dict[str, str], cache: JudgeCache | None,
+                            model: str | None = None, client: ChatClient | None = None) -> dict:
+    """The seed's references: the judge LLM answers each question from its gold section's text.
+
+    Rows that carry a reference keep it. Offline (no OPENAI_BASE_URL) nothing is written. Answers are cached
+    by (model, question, section text), so re-materializing calls the LLM only for what changed.
+    """
+    rows, skipped = [], []
+    if not os.environ.get("OPENAI_BASE_URL"):
+        model = None
+    else:
+        model = model or judge_model()
+        if not model:
+            raise ValueError("OPENAI_BASE_URL is set but no judge model: set RAG_JUDGE_MODEL or RAG_LLM_MODEL")
+    writer = LLMGenerator(client or ChatClient(), model) if model else None
+    written = 0
+    for q in questions:
+        row = {"question": q["question"], "source": q["source"], "reference_answer": q.get("reference_answer"),
+               "origin": "eval set" if q.get("reference_answer") else None}
+        text = gold_texts.get(q["source"])
+        if row["reference_answer"] is None:
+            if writer is None:
+                skipped.append({"question": q["question"], "reason": "offline: no judge LLM"})
+            elif not text:
+                skipped.append({"question": q["question"], "reason": f"gold section {q['source']!r} not indexed"})
+            else:
+                key = [REFERENCE_PROMPT_VERSION, SYSTEM_PROMPT, q["question"], text]
+                cached = cache.get_completion(model, key) if cache else None
+                if cached is None:
+                    ans = writer.answer(q["question"], [Hit(id="gold", source=q["source"], score=1.0, text=text)])
+                    if ans["failed"]:
+                        skipped.append({"question": q["question"], "reason": ans["error"]})
+                    else:
+                        cached = ans["answer"]
+                        written += 1
+                        if cache:
+                            cache.put_completion(model, key, cached)
+                if cached is not None:
+                    row.update(reference_answer=cached, origin=f"written by {model}")
+        rows.append(row)
+    return {"rows": rows, "skipped": skipped, "written": written, "model": model}
+
+
+def index_consistency(layout: Layout) -> dict:
+    """Whether chunks.parquet, the LanceDB table and the Tantivy index hold the same chunk ids."""
+    chunks = set(read_table(layout.chunks, columns=["id"]).column("id").to_pylist())
+    lance = vector_store.chunk_ids(layout.lancedb)
+    tantivy = lexical.all_ids(lexical.open_index(layout.tantivy)) if lexical.index_exists(layout.tantivy) else set()
+    diff = {
+        "missing_in_lancedb": sorted(chunks - lance),
+        "extra_in_lancedb": sorted(lance - chunks),
+        "missing_in_tantivy": sorted(chunks - tantivy),
+        "extra_in_tantivy": sorted(tantivy - chunks),
+    }
+    return {
+        "consistent": not any(diff.values()),
+        "chunks": len(chunks), "lancedb": len(lance), "tantivy": len(tantivy),
+        **{k: len(v) for k, v in diff.items()},
+        "examples": {k: v[:5] for k, v in diff.items() if v},
+    }

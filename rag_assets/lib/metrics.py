@@ -1,0 +1,112 @@
+"""Retrieval metrics (the seed's retrieval_score, hit@k, recall@k, MRR, nDCG@k) and bootstrap CIs.
+
+Relevance is binary per retrieved chunk: at page level a chunk is relevant when its source page (anchor
+stripped) is the gold page; at section level when its source equals the gold `page#anchor` exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from rag_assets.lib.eval_data import page_of
+
+
+def retrieval_hit(gold_source: str, retrieved_sources: Sequence[str]) -> bool:
+    """The seed's rule: an empty gold source is a hit; else a hit when any retrieved page is the gold page."""
+    page = page_of(gold_source)
+    if not page:
+        return True
+    return any(page_of(s) == page for s in retrieved_sources)
+
+
+def retrieval_score(gold_sources: Sequence[str], retrieved: Sequence[Sequence[str]]) -> float:
+    """The seed's retrieval_score: the mean of `retrieval_hit` over questions."""
+    if len(gold_sources) != len(retrieved):
+        raise ValueError("one retrieved list per gold source")
+    if not gold_sources:
+        return float("nan")
+    return sum(retrieval_hit(g, r) for g, r in zip(gold_sources, retrieved)) / len(gold_sources)
+
+
+def relevance(gold_source: str, retrieved_sources: Sequence[str], level: str = "page") -> list[int]:
+    """1/0 per retrieved chunk. Section level needs an anchor; a gold without one is judged by page."""
+    if level not in ("page", "section"):
+        raise ValueError(f"level must be 'page' or 'section', got {level!r}")
+    if level == "section" and "#" in gold_source:
+        return [int(s == gold_source) for s in retrieved_sources]
+    page = page_of(gold_source)
+    return [int(page_of(s) == page) for s in retrieved_sources]
+
+
+def hit_at_k(rels: Sequence[int], k: int) -> float:
+    return float(any(rels[:k]))
+
+
+def recall_at_k(rels: Sequence[int], k: int, n_relevant: int) -> float:
+    """Relevant chunks in the top k over all relevant chunks in the index (n_relevant)."""
+    if n_relevant <= 0:
+        return 0.0
+    return min(1.0, sum(rels[:k]) / n_relevant)
+
+
+def reciprocal_rank(rels: Sequence[int]) -> float:
+    for rank, rel in enumerate(rels, 1):
+        if rel:
+            return 1.0 / rank
+    return 0.0
+
+
+def ndcg_at_k(rels: Sequence[int], k: int, n_relevant: int) -> float:
+    """Binary-gain nDCG: DCG of the top k over the DCG of min(k, n_relevant) relevant chunks ranked first."""
+    ideal_hits = min(k, n_relevant)
+    if ideal_hits <= 0:
+        return 0.0
+    dcg = sum(rel / math.log2(rank + 1) for rank, rel in enumerate(rels[:k], 1))
+    idcg = sum(1.0 / math.log2(rank + 1) for rank in range(1, ideal_hits + 1))
+    return min(1.0, dcg / idcg)
+
+
+def question_metrics(
+    gold_source: str, ranked_sources: Sequence[str], ks: Sequence[int], n_relevant: dict | None = None
+) -> dict[str, float]:
+    """Every k-metric for one question at page and section level (section ones prefixed `section_`).
+
+    n_relevant: relevant chunks in the index per level ({"page": n, "section": n}); without it, the
+    relevant chunks found in the ranked list stand in (recall then only says how early they came).
+    """
+    out = {}
+    for level, prefix in (("page", ""), ("section", "section_")):
+        rels = relevance(gold_source, ranked_sources, level)
+        total = (n_relevant or {}).get(level) or max(1, sum(rels))
+        out[f"{prefix}mrr"] = reciprocal_rank(rels)
+        for k in ks:
+            out[f"{prefix}hit@{k}"] = hit_at_k(rels, k)
+            out[f"{prefix}recall@{k}"] = recall_at_k(rels, k, total)
+            out[f"{prefix}ndcg@{k}"] = ndcg_at_k(rels, k, total)
+    return out
+
+
+def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, seed: int = 0) -> list:
+    """Percentile bootstrap 95% CI of the mean; [None, None] without values, [v, v] for one value."""
+    x = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    if x.size == 0:
+        return [None, None]
+    if x.size == 1 or np.all(x == x[0]):
+        return [float(x[0]), float(x[0])]
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return [float(low), float(high)]
+
+
+def summarize(values: Sequence[float], n_boot: int = 2000, seed: int = 0) -> dict:
+    """{"value": mean, "ci95": [low, high], "n"}; value None when there is nothing to average."""
+    x = [float(v) for v in values if v is not None]
+    return {
+        "value": float(np.mean(x)) if x else None,
+        "ci95": bootstrap_ci(x, n_boot, seed),
+        "n": len(x),
+    }

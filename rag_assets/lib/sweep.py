@@ -1,0 +1,171 @@
+"""The experiment sweep: a YAML file of parameter lists whose every combination is a variant.
+
+Keys (each a list; a scalar counts as a one-item list; a key left out means the production default):
+chunk_size, chunk_overlap, embedding_model, retrieval (semantic, lexical, hybrid), num_chunks, llm.
+Variants sharing a chunking share its chunks and lexical index; variants sharing (chunking, model)
+share one embedding run, so sweeping num_chunks, retrieval or llm never re-embeds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from rag_assets.lib.search import MODES
+from rag_assets.lib.settings import PROJECT_ROOT, Settings
+
+DEFAULT_SWEEP_PATH = PROJECT_ROOT / "data" / "sweep.yaml"
+EXTRACTIVE = "extractive"  # the offline answerer: no LLM, no cost
+KEYS = ("chunk_size", "chunk_overlap", "embedding_model", "retrieval", "num_chunks", "llm")
+
+
+@dataclass(frozen=True)
+class Variant:
+    chunk_size: int
+    chunk_overlap: int
+    embedding_model: str
+    retrieval: str
+    num_chunks: int
+    llm: str
+    key: str  # e.g. cs700-ov50__minilm-l6-v2__hybrid__k5__extractive (the partition key)
+    chunking_key: str  # cs700-ov50
+    embedding_key: str  # cs700-ov50__minilm-l6-v2
+
+    def params(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k in KEYS}
+
+
+@dataclass(frozen=True)
+class Sweep:
+    path: Path
+    variants: tuple[Variant, ...]
+
+    @property
+    def chunkings(self) -> dict[str, tuple[int, int]]:
+        return {v.chunking_key: (v.chunk_size, v.chunk_overlap) for v in self.variants}
+
+    @property
+    def embeddings(self) -> dict[str, tuple[str, str]]:
+        """embedding key -> (chunking key, model): one embedding run each."""
+        return {v.embedding_key: (v.chunking_key, v.embedding_model) for v in self.variants}
+
+    def variant(self, key: str) -> Variant:
+        for v in self.variants:
+            if v.key == key:
+                return v
+        raise KeyError(f"variant {key!r} is not in the sweep {self.path} (reload the definitions if it changed)")
+
+
+def sweep_path() -> Path:
+    return Path(os.environ.get("RAG_SWEEP_PATH") or DEFAULT_SWEEP_PATH)
+
+
+def default_llm(settings: Settings) -> str:
+    """RAG_LLM_MODEL (or the promoted LLM) when an OpenAI-compatible endpoint is configured, else extractive."""
+    if settings.llm_model and (settings.llm_model == EXTRACTIVE or os.environ.get("OPENAI_BASE_URL")):
+        return settings.llm_model
+    return EXTRACTIVE
+
+
+def defaults(settings: Settings) -> dict:
+    """What a key left out of the sweep means: the production configuration."""
+    return {
+        "chunk_size": settings.chunk_size,
+        "chunk_overlap": settings.chunk_overlap,
+        "embedding_model": settings.embedding_model,
+        "retrieval": settings.retrieval_mode,
+        "num_chunks": settings.num_chunks,
+        "llm": default_llm(settings),
+    }
+
+
+def load_sweep(path: Path | str | None = None, settings: Settings | None = None) -> Sweep:
+    path = Path(path) if path else sweep_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"sweep file {path} not found (set RAG_SWEEP_PATH or ship data/sweep.yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"sweep file {path} is not valid YAML: {exc}") from None
+    return parse_sweep(raw, settings or Settings.from_env(), path)
+
+
+def parse_sweep(raw, settings: Settings, path: Path | str = "<sweep>") -> Sweep:
+    where = f"sweep file {path}"
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: expected a mapping of {', '.join(KEYS)} to lists, got {type(raw).__name__}")
+    unknown = sorted(str(k) for k in raw if k not in KEYS)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(KEYS)}")
+    base = defaults(settings)
+    lists = {k: _values(where, k, raw[k]) if k in raw else [base[k]] for k in KEYS}
+    for k in lists["chunk_size"]:
+        for o in lists["chunk_overlap"]:
+            if o >= k:
+                raise ValueError(f"{where}: chunk_overlap {o} must be smaller than chunk_size {k}")
+    model_slugs = _slugs(lists["embedding_model"], _model_slug)
+    llm_slugs = _slugs(lists["llm"], _llm_slug)
+    variants = []
+    for cs, ov, model, mode, k, llm in itertools.product(*(lists[key] for key in KEYS)):
+        ckey = f"cs{cs}-ov{ov}"
+        ekey = f"{ckey}__{model_slugs[model]}"
+        variants.append(
+            Variant(cs, ov, model, mode, k, llm, key=f"{ekey}__{mode}__k{k}__{llm_slugs[llm]}", chunking_key=ckey, embedding_key=ekey)
+        )
+    return Sweep(Path(path), tuple(variants))
+
+
+def _values(where: str, key: str, value) -> list:
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise ValueError(f"{where}: {key} is an empty list; leave the key out to use the default")
+    checked = [_check(where, key, v) for v in values]
+    dupes = sorted({str(v) for v in checked if checked.count(v) > 1})
+    if dupes:
+        raise ValueError(f"{where}: {key} lists {', '.join(dupes)} more than once")
+    return checked
+
+
+def _check(where: str, key: str, v):
+    if key in ("chunk_size", "chunk_overlap", "num_chunks"):
+        least = 0 if key == "chunk_overlap" else 1
+        if isinstance(v, bool) or not isinstance(v, int) or v < least:
+            raise ValueError(f"{where}: {key} values must be integers >= {least}, got {v!r}")
+        return v
+    if not isinstance(v, str) or not v.strip():
+        raise ValueError(f"{where}: {key} values must be non-empty strings, got {v!r}")
+    if key == "retrieval" and v not in MODES:
+        raise ValueError(f"{where}: retrieval {v!r} is not one of {', '.join(MODES)}")
+    return v.strip()
+
+
+# Short names for common sentence-transformers models in partition keys; others use their own name.
+MODEL_ALIASES = {"all-minilm-l6-v2": "minilm", "all-minilm-l12-v2": "minilm-l12", "all-mpnet-base-v2": "mpnet"}
+
+
+def _model_slug(name: str) -> str:
+    slug = _slug(Path(name.rstrip("/")).name).removeprefix("gt-")
+    return MODEL_ALIASES.get(slug, slug) or "model"
+
+
+def _llm_slug(name: str) -> str:
+    return _slug(name.rstrip("/").split("/")[-1]) or "llm"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"\.{2,}", ".", re.sub(r"[^a-z0-9.]+", "-", text.lower())).strip("-.")
+
+
+def _slugs(names: list[str], slug) -> dict[str, str]:
+    """Readable short names for partition keys; a hash suffix keeps two names with one slug apart."""
+    plain = {n: slug(n) for n in names}
+    taken = list(plain.values())
+    return {n: s if taken.count(s) == 1 else f"{s}-{hashlib.sha1(n.encode()).hexdigest()[:6]}" for n, s in plain.items()}

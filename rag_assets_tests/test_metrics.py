@@ -1,0 +1,106 @@
+"""Retrieval metric math on hand-computed cases, and the bootstrap CI's properties."""
+
+import pytest
+
+from rag_assets.lib import metrics
+from rag_assets.lib.evaluate import score_retrieval
+
+P = "https://docs.python.org/3.11/library/"
+
+
+def test_retrieval_score_is_the_seeds_rule():
+    golds = [P + "csv.html#examples", "", P + "json.html#basic-usage", P + "re.html"]
+    retrieved = [
+        [P + "os.html#x", P + "csv.html#module-contents"],  # same page, other anchor: a hit
+        [P + "os.html#x"],  # empty gold: a hit whatever was retrieved
+        [P + "csv.html#basic-usage"],  # same anchor, other page: a miss
+        [],  # nothing retrieved: a miss
+    ]
+    assert [metrics.retrieval_hit(g, r) for g, r in zip(golds, retrieved)] == [True, True, False, False]
+    assert metrics.retrieval_score(golds, retrieved) == 0.5
+
+
+def test_relevance_page_and_section_levels():
+    ranked = [P + "csv.html#a", P + "csv.html#b", P + "json.html#a"]
+    assert metrics.relevance(P + "csv.html#b", ranked, "page") == [1, 1, 0]
+    assert metrics.relevance(P + "csv.html#b", ranked, "section") == [0, 1, 0]
+    # A gold without an anchor names no section: it is judged by page at both levels.
+    assert metrics.relevance(P + "json.html", ranked, "section") == [0, 0, 1]
+    with pytest.raises(ValueError):
+        metrics.relevance(P, ranked, "chunk")
+
+
+def test_hit_recall_mrr_ndcg_by_hand():
+    rels = [0, 1, 0, 1]
+    assert [metrics.hit_at_k(rels, k) for k in (1, 2, 4)] == [0.0, 1.0, 1.0]
+    assert metrics.reciprocal_rank(rels) == 0.5
+    assert metrics.reciprocal_rank([0, 0, 1]) == pytest.approx(1 / 3)
+    assert metrics.reciprocal_rank([0, 0]) == 0.0
+    # 4 relevant chunks in the index: 1 of them in the top 2, 2 in the top 4.
+    assert metrics.recall_at_k(rels, 2, 4) == 0.25
+    assert metrics.recall_at_k(rels, 4, 4) == 0.5
+    assert metrics.recall_at_k(rels, 4, 0) == 0.0
+    # DCG = 1/log2(3) + 1/log2(5); ideal with 2 relevant = 1 + 1/log2(3).
+    assert metrics.ndcg_at_k(rels, 4, 2) == pytest.approx(0.650921, abs=1e-6)
+    assert metrics.ndcg_at_k([1, 1], 2, 2) == 1.0
+    assert metrics.ndcg_at_k([1, 0], 2, 5) == pytest.approx(1 / (1 + 1 / 1.584962500721156))
+    assert metrics.ndcg_at_k(rels, 1, 2) == 0.0
+
+
+def test_question_metrics_page_and_section():
+    ranked = [P + "csv.html#b", P + "csv.html#a", P + "json.html#a"]
+    m = metrics.question_metrics(P + "csv.html#a", ranked, ks=(1, 3), n_relevant={"page": 3, "section": 1})
+    assert m["hit@1"] == 1.0 and m["mrr"] == 1.0
+    assert m["recall@3"] == pytest.approx(2 / 3)
+    assert m["section_hit@1"] == 0.0 and m["section_hit@3"] == 1.0
+    assert m["section_mrr"] == 0.5
+    assert m["section_recall@3"] == 1.0
+    assert m["section_ndcg@3"] == pytest.approx(0.630930, abs=1e-6)  # 1/log2(3) over an ideal of 1
+
+
+def test_score_retrieval_shapes_and_empty_gold():
+    questions = [
+        {"question": "a", "source": P + "csv.html#x"},
+        {"question": "b", "source": ""},
+        {"question": "c", "source": P + "re.html#y"},
+    ]
+    responses = [
+        {"question": "a", "retrieved_sources": [P + "csv.html#x"], "ranked_sources": [P + "csv.html#x", P + "os.html"],
+         "relevant_chunks": {"page": 1, "section": 1}},
+        {"question": "b", "retrieved_sources": [P + "os.html"]},
+        {"question": "c", "retrieved_sources": [P + "os.html"], "ranked_sources": [P + "os.html", P + "re.html#z"],
+         "relevant_chunks": {"page": 2, "section": 1}},
+    ]
+    out = score_retrieval(questions, responses, ks=(1, 2))
+    assert out["retrieval_score"]["value"] == pytest.approx(2 / 3)
+    assert out["retrieval_score"]["n"] == 3
+    # The empty-gold question counts in retrieval_score only.
+    assert out["metrics"]["hit@1"] == {"value": 0.5, "ci95": [0.0, 1.0], "n": 2}
+    assert out["metrics"]["hit@2"]["value"] == 1.0
+    assert out["metrics"]["mrr"]["value"] == pytest.approx((1 + 0.5) / 2)
+    assert out["metrics"]["section_hit@2"]["value"] == 0.5
+    assert [r["hit"] for r in out["per_question"]] == [1.0, 1.0, 0.0]
+    with pytest.raises(ValueError, match="order"):
+        score_retrieval(questions, list(reversed(responses)))
+
+
+def test_bootstrap_ci_properties():
+    values = [1, 0] * 50
+    low, high = metrics.bootstrap_ci(values)
+    assert low < 0.5 < high
+    assert 0.38 < low < 0.45 and 0.55 < high < 0.62  # ~ 0.5 +- 1.96 * 0.05
+    assert metrics.bootstrap_ci(values) == [low, high]  # seeded: reproducible
+    wide = metrics.bootstrap_ci([1, 0] * 5)
+    assert wide[1] - wide[0] > high - low  # fewer questions, wider interval
+    assert metrics.bootstrap_ci([3.0] * 7) == [3.0, 3.0]
+    assert metrics.bootstrap_ci([4.0]) == [4.0, 4.0]
+    assert metrics.bootstrap_ci([]) == [None, None]
+    skewed = [5.0] * 9 + [1.0]
+    lo, hi = metrics.bootstrap_ci(skewed)
+    assert 1.0 <= lo <= sum(skewed) / 10 <= hi <= 5.0
+
+
+def test_summarize_leaves_out_missing_values():
+    s = metrics.summarize([4.0, None, 2.0])
+    assert s["value"] == 3.0 and s["n"] == 2
+    assert metrics.summarize([]) == {"value": None, "ci95": [None, None], "n": 0}
