@@ -12,18 +12,19 @@ from rag_assets.lib.store import Layout
 def register(sub) -> None:
     p = sub.add_parser("search", help="search the indexes")
     p.add_argument("query")
-    p.add_argument("--mode", choices=MODES, default="hybrid")
-    p.add_argument("-k", type=int, default=5, help="number of hits (default 5)")
+    p.add_argument("--mode", choices=MODES, default=None, help="default RAG_RETRIEVAL_MODE or the promoted variant, else hybrid")
+    p.add_argument("-k", type=int, default=None, help="number of hits (default RAG_NUM_CHUNKS or the promoted variant, else 5)")
     p.add_argument("--json", action="store_true", help="print a JSON list of hits, best first")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    if args.k < 1:
-        raise ValueError("-k must be at least 1")
     settings = Settings.from_env()
+    k = settings.num_chunks if args.k is None else args.k
+    if k < 1:
+        raise ValueError("-k must be at least 1")
     retriever = Retriever.from_layout(Layout(settings.data_dir))
-    hits = retriever.search(args.query, args.mode, args.k)
+    hits = retriever.search(args.query, args.mode or settings.retrieval_mode, k)
     if args.json:
         print(json.dumps([dict(rank=i, **h.as_dict()) for i, h in enumerate(hits, 1)], indent=2))
         return 0

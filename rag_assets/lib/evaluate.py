@@ -20,6 +20,7 @@ from rag_assets.lib.judge import JudgeCache, judge_model, make_judge
 from rag_assets.lib.llm import ChatClient
 from rag_assets.lib.metrics import bootstrap_ci, summarize
 from rag_assets.lib.search import MODES, Hit
+from rag_assets.lib.settings import Settings
 from rag_assets.lib.store import Layout, read_table
 
 __all__ = [
@@ -34,7 +35,7 @@ REFERENCE_PROMPT_VERSION = "seed-reference-v1"
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Evaluation settings from RAG_EVAL_PATH, RAG_RETRIEVAL_MODE, RAG_NUM_CHUNKS (Dagster config may override)."""
+    """Evaluation settings: RAG_EVAL_PATH, and retrieval mode / num_chunks as Settings resolves them."""
 
     eval_path: Path = DEFAULT_EVAL_PATH
     retrieval_mode: str = "hybrid"
@@ -48,14 +49,12 @@ class EvalConfig:
 
     @classmethod
     def from_env(cls, **overrides) -> "EvalConfig":
-        env = os.environ
-        raw_k = env.get("RAG_NUM_CHUNKS") or "5"
-        if not raw_k.isdigit():
-            raise ValueError(f"RAG_NUM_CHUNKS must be an integer, got {raw_k!r}")
+        # Retrieval settings come from Settings: env vars, then a promoted variant (production.json), then defaults.
+        settings = Settings.from_env()
         values = dict(
-            eval_path=Path(env.get("RAG_EVAL_PATH") or DEFAULT_EVAL_PATH),
-            retrieval_mode=env.get("RAG_RETRIEVAL_MODE") or "hybrid",
-            num_chunks=int(raw_k),
+            eval_path=Path(os.environ.get("RAG_EVAL_PATH") or DEFAULT_EVAL_PATH),
+            retrieval_mode=settings.retrieval_mode,
+            num_chunks=settings.num_chunks,
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

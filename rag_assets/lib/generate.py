@@ -142,12 +142,13 @@ class ExtractiveGenerator:
 
 
 def make_generator(model: str | None = None):
-    """The LLM generator when OPENAI_BASE_URL is set (model: the argument or RAG_LLM_MODEL), else extractive."""
+    """The LLM generator when OPENAI_BASE_URL is set (model: the argument, else RAG_LLM_MODEL or the promoted
+    variant's llm), else extractive."""
+    model = model or Settings.from_env().llm_model
     if model == ExtractiveGenerator.name or not os.environ.get("OPENAI_BASE_URL"):
         if model and model != ExtractiveGenerator.name:
             log.warning("OPENAI_BASE_URL is not set: answering %s offline with the extractive answerer", model)
         return ExtractiveGenerator()
-    model = model or os.environ.get("RAG_LLM_MODEL")
     if not model:
         raise ValueError("OPENAI_BASE_URL is set but no model: set RAG_LLM_MODEL")
     return LLMGenerator(ChatClient(), model)
