@@ -103,12 +103,15 @@ def embed_with_ray(
     import pyarrow as pa
     import ray
 
-    device = torch_device()
     if not texts:
-        return [], np.zeros((0, 0), dtype=np.float32), device
-    use_gpu = device == "cuda"
+        return [], np.zeros((0, 0), dtype=np.float32), torch_device()
+    # GPUs as Ray counts them: an actor asking for one that Ray does not have would wait forever,
+    # and on a remote cluster the GPUs are the workers', not this process's.
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    use_gpu = gpus > 0
+    device = "cuda" if use_gpu else "cpu"
     if actors is None:
-        actors = max(1, int(ray.cluster_resources().get("GPU", 0))) if use_gpu else 1
+        actors = gpus if use_gpu else 1
     cpus = 1 if use_gpu else max(1, _node_cpus() // actors)
     encode_batch = ENCODE_BATCH[device]
     rows = batch_size or _block_rows(len(texts), actors, encode_batch)
