@@ -24,7 +24,7 @@ from rag_assets.lib import embed, evaluate, ingest, pricing
 from rag_assets.lib.eval_data import EvalFiles
 from rag_assets.lib.search import Retriever
 from rag_assets.lib.settings import PRODUCTION_FILE, Settings
-from rag_assets.lib.store import Layout, read_json, table_metadata, write_json
+from rag_assets.lib.store import Layout, read_json, save_figure, table_metadata, write_json
 from rag_assets.lib.sweep import EXTRACTIVE, KEYS, Sweep, Variant
 
 SCORE_KEYS = ("value", "ci95", "n")
@@ -314,12 +314,7 @@ def plot(rows: list[dict], by: str, path: Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0].legend(title="retrieval", fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)
 
 
 def write_table(data_dir: Path, sweep: Sweep, rows: list[dict], missing: list[str]) -> dict:

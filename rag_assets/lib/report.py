@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rag_assets.lib.eval_data import docs_area
 from rag_assets.lib.metrics import summarize
+from rag_assets.lib.store import save_figure
 
 HEADLINE = ("retrieval_score", "quality_score", "quality_with_gold_context")
 TABLE_METRICS = (
@@ -185,9 +186,4 @@ def plot(report: dict, path: Path) -> Path:
     fig.suptitle(f"generator {report['generator']} · judge {report['judge']} · LanceDB v{report['index_version']}",
                  fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)
