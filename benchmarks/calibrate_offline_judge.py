@@ -25,8 +25,8 @@ from scipy.stats import spearmanr
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from rag_assets.lib import offline_judge as oj  # noqa: E402
-from rag_assets.lib.embed import BUNDLED_MODEL  # noqa: E402
+from rag_assets.lib.evaluate import offline_judge as oj  # noqa: E402
+from rag_assets.lib.ingest.embed import BUNDLED_MODEL  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "judge-calibration.jsonl"
 

@@ -25,11 +25,11 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from rag_assets.lib import embed, ingest  # noqa: E402
-from rag_assets.lib.chunking import chunk_sections  # noqa: E402
-from rag_assets.lib.docs import load_documents  # noqa: E402
+from rag_assets.lib.ingest import embed, stages as ingest  # noqa: E402
+from rag_assets.lib.ingest.chunking import chunk_sections  # noqa: E402
+from rag_assets.lib.ingest.docs import load_documents  # noqa: E402
 from rag_assets.lib.ray_cluster import ensure_ray  # noqa: E402
-from rag_assets.lib.sections import split_sections  # noqa: E402
+from rag_assets.lib.ingest.sections import split_sections  # noqa: E402
 from rag_assets.lib.store import Layout, read_table, write_table  # noqa: E402
 
 DEFAULT_DOCS = "/usr/share/doc/python3.11/html"

@@ -1,16 +1,26 @@
-"""The code location: `dagster dev -w workspace.yaml` and `dagster asset materialize -m rag_assets.definitions`."""
+"""The code location: `dagster dev -w workspace.yaml` and `dagster asset materialize -m rag_assets.definitions`.
+
+Each pipeline stage under `rag_assets/defs/` lists its own ASSETS, CHECKS, SENSORS, SCHEDULES and JOBS;
+this module only gathers them.
+"""
 
 import dagster as dg
 
-from rag_assets.defs import checks, jobs, schedules, sensors
-from rag_assets.defs.assets import evaluation, experiments, ingest
+from rag_assets.defs import evaluate, experiments, index, ingest, jobs
 from rag_assets.defs.resources import RagSettings
 
+STAGES = (ingest, index, evaluate, experiments)
+
+
+def _gather(name: str) -> list:
+    return [item for stage in STAGES for item in getattr(stage, name, [])]
+
+
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingest, evaluation, experiments]),
-    asset_checks=dg.load_asset_checks_from_modules([checks]),
-    jobs=[*jobs.JOBS, *experiments.JOBS],
-    schedules=schedules.SCHEDULES,
-    sensors=sensors.SENSORS,
+    assets=_gather("ASSETS"),
+    asset_checks=_gather("CHECKS"),
+    jobs=[*jobs.JOBS, *_gather("JOBS")],
+    schedules=_gather("SCHEDULES"),
+    sensors=_gather("SENSORS"),
     resources={"rag": RagSettings()},
 )

@@ -55,7 +55,7 @@ def built_index(tmp_path_factory, ray_session):
     """
     import dagster as dg
 
-    from rag_assets.defs.assets import ingest
+    from rag_assets.defs import index, ingest
     from rag_assets.defs.resources import RagSettings
 
     root = tmp_path_factory.mktemp("built")
@@ -70,7 +70,7 @@ def built_index(tmp_path_factory, ray_session):
         docs_base_url="https://docs.python.org/3.11/",
         ray_min_chunks=0,  # always go through Ray Data here
     )
-    result = dg.materialize(dg.load_assets_from_modules([ingest]), resources={"rag": rag})
+    result = dg.materialize([*ingest.ASSETS, *index.ASSETS], resources={"rag": rag})
     assert result.success
     _BUILT_INDEX_RESULT.append(result)
     return docs_dir, data_dir

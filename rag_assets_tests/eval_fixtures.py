@@ -5,8 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from rag_assets.defs import checks
-from rag_assets.defs.assets import evaluation
+from rag_assets.defs import evaluate
 from rag_assets.defs.resources import RagSettings
 from rag_assets_tests.conftest import PROJECT_ROOT
 
@@ -29,7 +28,7 @@ def rag_settings(docs_dir: Path, data_dir: Path) -> RagSettings:
 def materialize_evaluation(rag: RagSettings, selection=None, **kwargs) -> dg.ExecuteInProcessResult:
     """The evaluation assets (and the score-drop check) over an index that is already built."""
     return dg.materialize(
-        [*dg.load_assets_from_modules([evaluation]), checks.scores_not_dropped],
+        [*evaluate.ASSETS, *evaluate.CHECKS],
         resources={"rag": rag},
         selection=selection,
         **kwargs,

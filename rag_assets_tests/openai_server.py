@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from rag_assets.lib.generate import SYSTEM_PROMPT
-from rag_assets.lib.judge import JUDGE_SYSTEM_PROMPT
+from rag_assets.lib.generate.answer import SYSTEM_PROMPT
+from rag_assets.lib.evaluate.judge import JUDGE_SYSTEM_PROMPT
 
 _WORD = re.compile(r"[a-z0-9_]+")
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from rag_assets.lib.chunking import RecursiveSplitter, chunk_id, chunk_sections
-from rag_assets.lib.sections import Section, html_sections
+from rag_assets.lib.ingest.chunking import RecursiveSplitter, chunk_id, chunk_sections
+from rag_assets.lib.ingest.sections import Section, html_sections
 from rag_assets_tests.conftest import BUNDLED_CORPUS
 
 

@@ -5,10 +5,10 @@ import json
 import pytest
 
 from rag_assets.cli import main
-from rag_assets.lib import report as report_lib
-from rag_assets.lib.eval_data import EvalFiles
-from rag_assets.lib.evaluate import generate_responses, make_generator, make_judge, score_quality, score_retrieval
-from rag_assets.lib.search import Retriever
+from rag_assets.lib.evaluate import report as report_lib
+from rag_assets.lib.evaluate.eval_data import EvalFiles
+from rag_assets.lib.evaluate.pipeline import generate_responses, make_generator, make_judge, score_quality, score_retrieval
+from rag_assets.lib.retrieve.retriever import Retriever
 from rag_assets.lib.store import Layout, write_json
 from rag_assets_tests.eval_fixtures import small_eval_set
 from rag_assets_tests.openai_server import openai_server  # noqa: F401 (fixture)

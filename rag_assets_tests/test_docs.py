@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from rag_assets.lib.docs import NoDocumentsError, content_hash, load_documents, page_url
+from rag_assets.lib.ingest.docs import NoDocumentsError, content_hash, load_documents, page_url
 from rag_assets_tests.conftest import BUNDLED_CORPUS
 
 BASE = "https://docs.python.org/3/"

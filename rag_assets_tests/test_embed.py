@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag_assets.lib import embed
-from rag_assets.lib.chunking import chunk_sections
-from rag_assets.lib.sections import split_sections
+from rag_assets.lib.ingest import embed
+from rag_assets.lib.ingest.chunking import chunk_sections
+from rag_assets.lib.ingest.sections import split_sections
 from rag_assets_tests.conftest import BUNDLED_CORPUS
 
 

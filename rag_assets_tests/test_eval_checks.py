@@ -2,11 +2,11 @@
 
 import dagster as dg
 
-from rag_assets.defs import checks
-from rag_assets.defs.assets import evaluation, ingest
-from rag_assets.lib import lexical
-from rag_assets.lib.eval_data import EvalFiles
-from rag_assets.lib.evaluate import index_consistency
+from rag_assets.defs.evaluate import assets as evaluation
+from rag_assets.defs.index import assets as index_assets, checks
+from rag_assets.lib.index import lexical
+from rag_assets.lib.evaluate.eval_data import EvalFiles
+from rag_assets.lib.evaluate.pipeline import index_consistency
 from rag_assets.lib.store import Layout
 from rag_assets_tests.eval_fixtures import rag_settings, small_eval_set
 
@@ -38,7 +38,7 @@ def test_torn_index_fails_the_check_and_blocks_evaluation(copy_built_index, tmp_
     monkeypatch.setenv("RAG_EVAL_PATH", str(tmp_path / "questions.jsonl"))
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     run = dg.materialize(
-        [ingest.vector_index, evaluation.eval_questions, evaluation.responses, checks.chunk_ids_consistent],
+        [index_assets.vector_index, evaluation.eval_questions, evaluation.responses, checks.chunk_ids_consistent],
         resources={"rag": rag_settings(docs_dir, data_dir)},
         raise_on_error=False,
     )

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rag_assets.lib.eval_data import DEFAULT_EVAL_PATH, EvalDataError, docs_area, load_questions, page_of
+from rag_assets.lib.evaluate.eval_data import DEFAULT_EVAL_PATH, EvalDataError, docs_area, load_questions, page_of
 
 
 def test_bundled_eval_set():

@@ -6,8 +6,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from rag_assets.cli import main
-from rag_assets.lib import metrics
-from rag_assets.lib.eval_data import EvalFiles
+from rag_assets.lib.evaluate import metrics
+from rag_assets.lib.evaluate.eval_data import EvalFiles
 from rag_assets.lib.store import Layout, read_json
 from rag_assets_tests.eval_fixtures import BASE_URL, materialize_evaluation, rag_settings, small_eval_set
 

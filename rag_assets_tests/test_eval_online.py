@@ -1,6 +1,6 @@
 """The evaluation assets end to end against the OpenAI-compatible test server (real Dagster, LanceDB, Tantivy)."""
 
-from rag_assets.lib.eval_data import EvalFiles
+from rag_assets.lib.evaluate.eval_data import EvalFiles
 from rag_assets.lib.store import Layout, read_json
 from rag_assets_tests.eval_fixtures import materialize_evaluation, rag_settings, small_eval_set
 from rag_assets_tests.openai_server import openai_server  # noqa: F401 (fixture)

@@ -1,6 +1,6 @@
 """The score report's parts: score drops against the previous report, worst questions, markdown."""
 
-from rag_assets.lib import report as report_lib
+from rag_assets.lib.evaluate import report as report_lib
 
 
 def s(value, low, high, n=40):

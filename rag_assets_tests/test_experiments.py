@@ -11,12 +11,13 @@ import dagster as dg
 import pytest
 
 from rag_assets.cli import main
-from rag_assets.defs.assets.experiments import build_experiment_assets, materialize_sweep, promote_variant
+from rag_assets.defs.experiments.assets import build_experiment_assets, materialize_sweep, promote_variant
 from rag_assets.defs.resources import RagSettings
-from rag_assets.lib import experiments as ex
-from rag_assets.lib import pricing, refresh
+from rag_assets.lib.experiments import variants as ex
+from rag_assets.lib.experiments import pricing
+from rag_assets.lib.ingest import refresh
 from rag_assets.lib.settings import Settings
-from rag_assets.lib.sweep import load_sweep, parse_sweep
+from rag_assets.lib.experiments.sweep import load_sweep, parse_sweep
 from rag_assets_tests.openai_server import OpenAICompatibleServer
 
 BASE = "https://docs.python.org/3.11/"

@@ -5,10 +5,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from rag_assets.defs.assets import ingest as ingest_assets
+from rag_assets.defs import index, ingest
+from rag_assets.defs.ingest import assets as ingest_assets
 from rag_assets.defs.resources import RagSettings
-from rag_assets.lib import embed, lexical, vector_store
-from rag_assets.lib.search import MODES, Retriever
+from rag_assets.lib.ingest import embed
+from rag_assets.lib.index import lexical, vector_store
+from rag_assets.lib.retrieve.retriever import MODES, Retriever
 from rag_assets.lib.settings import DEFAULT_EMBEDDING_MODEL
 from rag_assets.lib.store import Layout, read_table, table_metadata
 
@@ -95,7 +97,7 @@ def test_small_markdown_corpus_gets_a_flat_scan_and_searches_in_every_mode(tmp_p
     (docs_dir / "logo.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")  # listed, not fatal
     (docs_dir / "empty.md").write_text("", encoding="utf-8")
     rag = RagSettings(docs_dir=str(docs_dir), data_dir=str(data_dir), docs_base_url="https://example.com/docs/")
-    result = dg.materialize(dg.load_assets_from_modules([ingest_assets]), resources={"rag": rag})
+    result = dg.materialize([*ingest.ASSETS, *index.ASSETS], resources={"rag": rag})
     assert result.success
     md = metadata_by_asset(result)
     assert md["docs"]["dagster/row_count"] == 1

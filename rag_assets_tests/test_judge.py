@@ -2,8 +2,8 @@
 
 import pytest
 
-from rag_assets.lib.evaluate import score_quality
-from rag_assets.lib.judge import UNPARSEABLE, JudgeCache, make_judge, parse_judgement
+from rag_assets.lib.evaluate.pipeline import score_quality
+from rag_assets.lib.evaluate.judge import UNPARSEABLE, JudgeCache, make_judge, parse_judgement
 from rag_assets_tests.openai_server import openai_server  # noqa: F401 (fixture)
 
 Q, A, R = "How do I read a CSV file?", "Use csv.reader on an open file object.", "Open the file and use csv.reader."

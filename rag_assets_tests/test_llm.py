@@ -3,9 +3,9 @@ context lengths and trimming."""
 
 import pytest
 
-from rag_assets.lib import llm
-from rag_assets.lib.generate import SYSTEM_PROMPT, ExtractiveGenerator, LLMGenerator, make_generator
-from rag_assets.lib.search import Hit
+from rag_assets.lib.generate import llm
+from rag_assets.lib.generate.answer import SYSTEM_PROMPT, ExtractiveGenerator, LLMGenerator, make_generator
+from rag_assets.lib.retrieve.retriever import Hit
 from rag_assets_tests.openai_server import openai_server  # noqa: F401 (fixture)
 
 HITS = [

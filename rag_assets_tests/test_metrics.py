@@ -2,8 +2,8 @@
 
 import pytest
 
-from rag_assets.lib import metrics
-from rag_assets.lib.evaluate import score_retrieval
+from rag_assets.lib.evaluate import metrics
+from rag_assets.lib.evaluate.pipeline import score_retrieval
 
 P = "https://docs.python.org/3.11/library/"
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from rag_assets.lib import offline_judge as oj
+from rag_assets.lib.evaluate import offline_judge as oj
 from rag_assets_tests.conftest import SHARED_DATASETS
 
 CALIBRATION = SHARED_DATASETS / "judge-calibration.jsonl"
@@ -39,7 +39,7 @@ def test_text_features_on_hand_made_rows():
 
 
 def test_shipped_params_are_package_data_and_match_the_features():
-    params = json.loads(resources.files("rag_assets.lib").joinpath("offline_judge_params.json").read_text())
+    params = json.loads(resources.files("rag_assets.lib.evaluate").joinpath("offline_judge_params.json").read_text())
     assert params["features"] == oj.FEATURES and params["columns"] == oj.COLUMNS
     assert len(params["coef"]) == len(oj.COLUMNS) and params["model"] == oj.BUNDLED_MODEL
     # Overlap enters only through square roots with positive weights: more overlap never scores lower.

@@ -8,10 +8,11 @@ import pytest
 
 from rag_assets.cli import main as cli_main
 from rag_assets.cli.refresh import refresh_once
-from rag_assets.defs.assets import ingest as ingest_assets
+from rag_assets.defs.ingest import assets as ingest_assets
 from rag_assets.defs.resources import RagSettings
-from rag_assets.lib import lexical, refresh, vector_store
-from rag_assets.lib.search import Retriever
+from rag_assets.lib.index import lexical, vector_store
+from rag_assets.lib.ingest import refresh
+from rag_assets.lib.retrieve.retriever import Retriever
 from rag_assets.lib.store import Layout, read_table
 
 BASE_URL = "https://docs.python.org/3.11/"

@@ -18,9 +18,10 @@ import yaml
 
 from rag_assets.cli.refresh import refresh_once, release_dead_runs
 from rag_assets.defs.resources import RagSettings
-from rag_assets.lib import lexical, refresh, vector_store
-from rag_assets.lib.embed_cache import VectorCache
-from rag_assets.lib.search import Retriever
+from rag_assets.lib.index import lexical, vector_store
+from rag_assets.lib.ingest import refresh
+from rag_assets.lib.ingest.embed_cache import VectorCache
+from rag_assets.lib.retrieve.retriever import Retriever
 from rag_assets.lib.settings import DEFAULT_EMBEDDING_MODEL
 from rag_assets.lib.store import Layout, read_table
 
@@ -33,7 +34,7 @@ SLICE = 16
 # the process: the kill then lands mid-embedding whatever the machine's speed.
 CHILD = f"""
 import sys, threading
-from rag_assets.lib import embed, ingest
+from rag_assets.lib.ingest import embed, stages as ingest
 ingest.EMBED_SLICE = {SLICE}
 real_encode, calls = embed.encode, []
 def encode(model, texts, batch_size=64):

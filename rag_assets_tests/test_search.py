@@ -2,7 +2,7 @@
 
 import pytest
 
-from rag_assets.lib.search import MODES, HybridParams, Retriever, rrf
+from rag_assets.lib.retrieve.retriever import MODES, HybridParams, Retriever, rrf
 from rag_assets.lib.store import Layout
 
 CSV_PAGE = "https://docs.python.org/3.11/library/csv.html"

@@ -3,7 +3,7 @@
 import pytest
 from bs4 import BeautifulSoup
 
-from rag_assets.lib.sections import github_slug, html_sections, markdown_sections, split_sections
+from rag_assets.lib.ingest.sections import github_slug, html_sections, markdown_sections, split_sections
 from rag_assets_tests.conftest import BUNDLED_CORPUS
 
 URL = "https://docs.python.org/3/library/csv.html"

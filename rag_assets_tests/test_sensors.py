@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 import dagster as dg
 import pytest
 
-from rag_assets.defs import schedules, sensors
+from rag_assets.defs.evaluate import sensors as evaluate_sensors
+from rag_assets.defs.ingest import schedules, sensors
 from rag_assets.defs.resources import RagSettings
 
 BASE_URL = "https://docs.python.org/3.11/"
@@ -79,7 +80,7 @@ def test_evaluation_reruns_after_a_reindex():
 
     def eval_tick(cursor):
         ctx = dg.build_sensor_context(instance=instance, cursor=cursor)
-        return sensors.evaluate_after_reindex.evaluate_tick(ctx)
+        return evaluate_sensors.evaluate_after_reindex.evaluate_tick(ctx)
 
     assert "not been materialized" in eval_tick(None).skip_message
 

@@ -3,7 +3,7 @@
 import pytest
 
 from rag_assets.lib.settings import Settings
-from rag_assets.lib.sweep import DEFAULT_SWEEP_PATH, load_sweep, parse_sweep
+from rag_assets.lib.experiments.sweep import DEFAULT_SWEEP_PATH, load_sweep, parse_sweep
 
 BASE = Settings(chunk_size=700, chunk_overlap=50)
 

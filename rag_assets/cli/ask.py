@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from rag_assets.lib.evaluate import EvalConfig, make_generator
-from rag_assets.lib.search import MODES, Retriever
+from rag_assets.lib.evaluate.pipeline import EvalConfig, make_generator
+from rag_assets.lib.retrieve.retriever import MODES, Retriever
 from rag_assets.lib.settings import Settings
 from rag_assets.lib.store import Layout
 

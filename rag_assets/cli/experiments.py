@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 
-from rag_assets.lib import experiments as ex
+from rag_assets.lib.experiments import variants as ex
 from rag_assets.lib.settings import Settings
-from rag_assets.lib.sweep import load_sweep
+from rag_assets.lib.experiments.sweep import load_sweep
 
 
 def register(sub) -> None:
@@ -43,7 +43,7 @@ def _run_sweep() -> None:
     """What a UI backfill of the experiments group does; recorded in the instance at DAGSTER_HOME when set."""
     import dagster as dg
 
-    from rag_assets.defs.assets import experiments as assets
+    from rag_assets.defs.experiments import assets
     from rag_assets.defs.resources import RagSettings
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()

@@ -7,7 +7,7 @@ import os
 import socket
 import sys
 
-from rag_assets.lib import refresh
+from rag_assets.lib.ingest import refresh
 
 
 def register(sub) -> None:
@@ -28,7 +28,7 @@ def refresh_once(rag=None, instance=None) -> tuple[dict, refresh.Changes]:
     """
     import dagster as dg
 
-    from rag_assets.defs.assets import ingest
+    from rag_assets.defs import index, ingest
     from rag_assets.defs.resources import RagSettings
 
     rag = rag or RagSettings()
@@ -41,7 +41,7 @@ def refresh_once(rag=None, instance=None) -> tuple[dict, refresh.Changes]:
     if instance is not None:
         release_dead_runs(instance)
     result = dg.materialize(
-        dg.load_assets_from_modules([ingest]),
+        [*ingest.ASSETS, *index.ASSETS],
         resources={"rag": rag},
         instance=instance,
         tags={**_process_tags(), "rag/reason": changes.summary()[:200]},

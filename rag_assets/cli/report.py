@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from rag_assets.lib import report as report_lib
-from rag_assets.lib.eval_data import EvalFiles
+from rag_assets.lib.evaluate import report as report_lib
+from rag_assets.lib.evaluate.eval_data import EvalFiles
 from rag_assets.lib.settings import Settings
 from rag_assets.lib.store import Layout, read_json
 

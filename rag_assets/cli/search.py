@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from rag_assets.lib.search import MODES, Retriever
+from rag_assets.lib.retrieve.retriever import MODES, Retriever
 from rag_assets.lib.settings import Settings
 from rag_assets.lib.store import Layout
 

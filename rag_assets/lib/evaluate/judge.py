@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from rag_assets.lib.llm import ChatClient, LLMError
+from rag_assets.lib.generate.llm import ChatClient, LLMError
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class OfflineJudgeAdapter:
     name = "offline"
 
     def __init__(self, model_name: str | None = None):
-        from rag_assets.lib.offline_judge import OfflineJudge
+        from rag_assets.lib.evaluate.offline_judge import OfflineJudge
 
         self.judge = OfflineJudge(model_name=model_name)
         params = json.dumps(self.judge.params, sort_keys=True, default=str)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rag_assets.lib.eval_data import page_of
+from rag_assets.lib.evaluate.eval_data import page_of
 
 
 def retrieval_hit(gold_source: str, retrieved_sources: Sequence[str]) -> bool:

@@ -1,36 +1,12 @@
-"""Sensors. Everything in SENSORS is registered."""
+"""Sensor: evaluate once new indexes are in place."""
 
 import json
 
 import dagster as dg
 
 from rag_assets.defs import jobs
-from rag_assets.defs.resources import RagSettings
-from rag_assets.lib import refresh
 
 INDEX_KEYS = (dg.AssetKey("vector_index"), dg.AssetKey("lexical_index"))
-
-
-def refresh_request(changes: refresh.Changes) -> dg.RunRequest:
-    tags = {f"rag/{k}": str(v) for k, v in changes.counts().items()}
-    tags["rag/reason"] = changes.summary()[:200]
-    return dg.RunRequest(tags=tags)
-
-
-@dg.sensor(job=jobs.refresh, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
-def docs_changed(context: dg.SensorEvaluationContext, rag: RagSettings):
-    """Re-index when a document of the docs source is added, edited or deleted (content hash per document).
-
-    The cursor is the digest of the wanted state (documents, chunk settings, model): one run per state.
-    """
-    changes = refresh.detect_changes(rag.settings())
-    if not changes.needs_run:
-        context.update_cursor(changes.key)
-        return dg.SkipReason(changes.summary())
-    if context.cursor == changes.key:
-        return dg.SkipReason(f"a refresh was already requested for this state ({changes.summary()})")
-    context.update_cursor(changes.key)
-    return refresh_request(changes)
 
 
 def _latest_index_events(instance: dg.DagsterInstance) -> dict | None:
@@ -69,6 +45,3 @@ def evaluate_after_reindex(context: dg.SensorEvaluationContext):
     version = materialization.metadata.get("lancedb_version") if materialization else None
     tags = {"rag/lancedb_version": str(version.value)} if version is not None else {}
     return dg.RunRequest(run_key=f"eval-{seen['vector_index']}-{seen['lexical_index']}", tags=tags)
-
-
-SENSORS: list = [docs_changed, evaluate_after_reindex]

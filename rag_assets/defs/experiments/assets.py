@@ -12,9 +12,9 @@ import dagster as dg
 
 from rag_assets.defs.metadata import stage_metadata
 from rag_assets.defs.resources import RagSettings
-from rag_assets.lib import experiments as ex
+from rag_assets.lib.experiments import variants as ex
 from rag_assets.lib.settings import Settings
-from rag_assets.lib.sweep import Sweep, load_sweep
+from rag_assets.lib.experiments.sweep import Sweep, load_sweep
 
 GROUP = "experiments"
 

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rag_assets.lib import embed
-from rag_assets.lib.llm import ChatClient, LLMError, approx_tokens, trim_to_tokens
-from rag_assets.lib.search import Hit
+from rag_assets.lib.ingest import embed
+from rag_assets.lib.generate.llm import ChatClient, LLMError, approx_tokens, trim_to_tokens
+from rag_assets.lib.retrieve.retriever import Hit
 from rag_assets.lib.settings import Settings
 
 log = logging.getLogger(__name__)

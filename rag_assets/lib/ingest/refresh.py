@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag_assets.lib.docs import load_documents
+from rag_assets.lib.ingest.docs import load_documents
 from rag_assets.lib.settings import Settings
 from rag_assets.lib.store import Layout, read_json, read_table, write_json
 

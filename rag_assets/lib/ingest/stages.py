@@ -14,11 +14,12 @@ from dataclasses import asdict
 import numpy as np
 import pyarrow as pa
 
-from rag_assets.lib import embed, lexical, refresh, vector_store
-from rag_assets.lib.chunking import chunk_sections
-from rag_assets.lib.docs import load_documents
-from rag_assets.lib.embed_cache import VectorCache
-from rag_assets.lib.sections import Section, split_sections
+from rag_assets.lib.ingest import embed, refresh
+from rag_assets.lib.index import lexical, vector_store
+from rag_assets.lib.ingest.chunking import chunk_sections
+from rag_assets.lib.ingest.docs import load_documents
+from rag_assets.lib.ingest.embed_cache import VectorCache
+from rag_assets.lib.ingest.sections import Section, split_sections
 from rag_assets.lib.settings import Settings
 from rag_assets.lib.store import Layout, read_table, table_metadata, write_table
 

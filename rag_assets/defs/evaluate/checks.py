@@ -1,23 +1,11 @@
-"""Asset checks. Each module-level AssetChecksDefinition is collected by definitions.py."""
+"""Evaluation check: warn when a score fell since the previous report."""
 
 import dagster as dg
 
 from rag_assets.defs.resources import RagSettings
-from rag_assets.lib.eval_data import EvalFiles
-from rag_assets.lib.evaluate import index_consistency
-from rag_assets.lib.report import score_drops
+from rag_assets.lib.evaluate.eval_data import EvalFiles
+from rag_assets.lib.evaluate.report import score_drops
 from rag_assets.lib.store import read_json
-
-
-@dg.asset_check(asset="vector_index", additional_deps=["lexical_index", "chunks"], blocking=True)
-def chunk_ids_consistent(rag: RagSettings) -> dg.AssetCheckResult:
-    """chunks.parquet, LanceDB and Tantivy hold the same chunk ids; blocks evaluation on a torn index."""
-    result = index_consistency(rag.layout())
-    examples = result.pop("examples")
-    return dg.AssetCheckResult(
-        passed=result.pop("consistent"),
-        metadata={**result, "examples": dg.MetadataValue.json(examples)},
-    )
 
 
 @dg.asset_check(asset="score_report")

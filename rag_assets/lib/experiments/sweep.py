@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from rag_assets.lib.search import MODES
+from rag_assets.lib.retrieve.retriever import MODES
 from rag_assets.lib.settings import PROJECT_ROOT, Settings
 
 DEFAULT_SWEEP_PATH = PROJECT_ROOT / "data" / "sweep.yaml"

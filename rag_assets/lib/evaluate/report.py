@@ -7,8 +7,8 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rag_assets.lib.eval_data import docs_area
-from rag_assets.lib.metrics import summarize
+from rag_assets.lib.evaluate.eval_data import docs_area
+from rag_assets.lib.evaluate.metrics import summarize
 from rag_assets.lib.store import save_figure
 
 HEADLINE = ("retrieval_score", "quality_score", "quality_with_gold_context")

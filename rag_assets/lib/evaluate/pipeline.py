@@ -13,13 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag_assets.lib import lexical, metrics, vector_store
-from rag_assets.lib.eval_data import DEFAULT_EVAL_PATH, EvalDataError, load_questions, page_of
-from rag_assets.lib.generate import SYSTEM_PROMPT, LLMGenerator, make_generator
-from rag_assets.lib.judge import JudgeCache, judge_model, make_judge
-from rag_assets.lib.llm import ChatClient
-from rag_assets.lib.metrics import bootstrap_ci, summarize
-from rag_assets.lib.search import MODES, Hit
+from rag_assets.lib.index import lexical, vector_store
+from rag_assets.lib.evaluate import metrics
+from rag_assets.lib.evaluate.eval_data import DEFAULT_EVAL_PATH, EvalDataError, load_questions, page_of
+from rag_assets.lib.generate.answer import SYSTEM_PROMPT, LLMGenerator, make_generator
+from rag_assets.lib.evaluate.judge import JudgeCache, judge_model, make_judge
+from rag_assets.lib.generate.llm import ChatClient
+from rag_assets.lib.evaluate.metrics import bootstrap_ci, summarize
+from rag_assets.lib.retrieve.retriever import MODES, Hit
 from rag_assets.lib.settings import Settings
 from rag_assets.lib.store import Layout, read_table
 

@@ -1,4 +1,4 @@
-"""Schedules. Everything in SCHEDULES is registered."""
+"""Schedule: the same change detection as docs_changed, on a timetable."""
 
 import os
 
@@ -6,8 +6,8 @@ import dagster as dg
 
 from rag_assets.defs import jobs
 from rag_assets.defs.resources import RagSettings
-from rag_assets.defs.sensors import refresh_request
-from rag_assets.lib import refresh
+from rag_assets.defs.ingest.sensors import refresh_request
+from rag_assets.lib.ingest import refresh
 
 DEFAULT_REFRESH_CRON = "@daily"
 
@@ -38,4 +38,4 @@ except dg.DagsterInvalidDefinitionError:
     ) from None
 
 
-SCHEDULES: list = [refresh_schedule]
+

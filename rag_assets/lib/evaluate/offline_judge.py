@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag_assets.lib.embed import BUNDLED_MODEL
+from rag_assets.lib.ingest.embed import BUNDLED_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ class OfflineJudge:
     @property
     def model(self):
         if self._model is None:
-            from rag_assets.lib.embed import load_model
+            from rag_assets.lib.ingest.embed import load_model
 
             self._model = load_model(self.model_name)
             self._model.max_seq_length = int(self.params.get("embed_max_tokens", EMBED_MAX_TOKENS))
@@ -221,7 +221,7 @@ class OfflineJudge:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors for distinct texts, each embedded once (questions and references repeat)."""
-        from rag_assets.lib.embed import encode
+        from rag_assets.lib.ingest.embed import encode
 
         distinct = list(dict.fromkeys(texts))
         vecs = encode(self.model, distinct, self.batch_size) if distinct else np.zeros((0, 1), np.float32)

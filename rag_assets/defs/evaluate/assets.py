@@ -9,14 +9,14 @@ import dagster as dg
 
 from rag_assets.defs.metadata import markdown_table
 from rag_assets.defs.resources import RagSettings
-from rag_assets.lib import report as report_lib
-from rag_assets.lib.eval_data import EvalFiles, section_texts
-from rag_assets.lib.evaluate import (
+from rag_assets.lib.evaluate import report as report_lib
+from rag_assets.lib.evaluate.eval_data import EvalFiles, section_texts
+from rag_assets.lib.evaluate.pipeline import (
     EvalConfig, generate_gold_responses, generate_responses, load_questions, make_generator, make_judge,
     score_quality, score_retrieval, write_reference_answers,
 )
-from rag_assets.lib.judge import PROMPT_VERSION, JudgeCache
-from rag_assets.lib.search import Retriever
+from rag_assets.lib.evaluate.judge import PROMPT_VERSION, JudgeCache
+from rag_assets.lib.retrieve.retriever import Retriever
 from rag_assets.lib.store import read_json, table_metadata, write_json
 
 GROUP = "evaluation"

@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rag_assets.lib import embed, evaluate, ingest, pricing
-from rag_assets.lib.eval_data import EvalFiles
-from rag_assets.lib.search import Retriever
+from rag_assets.lib.ingest import embed, stages as ingest
+from rag_assets.lib.evaluate import pipeline as evaluate
+from rag_assets.lib.experiments import pricing
+from rag_assets.lib.evaluate.eval_data import EvalFiles
+from rag_assets.lib.retrieve.retriever import Retriever
 from rag_assets.lib.settings import PRODUCTION_FILE, Settings
 from rag_assets.lib.store import Layout, read_json, save_figure, table_metadata, write_json
-from rag_assets.lib.sweep import EXTRACTIVE, KEYS, Sweep, Variant
+from rag_assets.lib.experiments.sweep import EXTRACTIVE, KEYS, Sweep, Variant
 
 SCORE_KEYS = ("value", "ci95", "n")
 BEST_RULE = "highest quality_score; equal quality_score values are decided by retrieval_score"

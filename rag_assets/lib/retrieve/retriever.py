@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rag_assets.lib import embed, lexical, vector_store
+from rag_assets.lib.ingest import embed
+from rag_assets.lib.index import lexical, vector_store
 from rag_assets.lib.store import Layout, table_metadata
 
 MODES = ("semantic", "lexical", "hybrid")

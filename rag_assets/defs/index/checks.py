@@ -1,0 +1,17 @@
+"""Index check: chunks, LanceDB and Tantivy hold the same chunk ids."""
+
+import dagster as dg
+
+from rag_assets.defs.resources import RagSettings
+from rag_assets.lib.evaluate.pipeline import index_consistency
+
+
+@dg.asset_check(asset="vector_index", additional_deps=["lexical_index", "chunks"], blocking=True)
+def chunk_ids_consistent(rag: RagSettings) -> dg.AssetCheckResult:
+    """chunks.parquet, LanceDB and Tantivy hold the same chunk ids; blocks evaluation on a torn index."""
+    result = index_consistency(rag.layout())
+    examples = result.pop("examples")
+    return dg.AssetCheckResult(
+        passed=result.pop("consistent"),
+        metadata={**result, "examples": dg.MetadataValue.json(examples)},
+    )

@@ -1,0 +1,1 @@
+"""Evaluation: eval sets, metrics, judges, responses and the score report."""

@@ -1,0 +1,1 @@
+"""Experiments: sweeps, per-variant builds and scores, the comparison table, promotion."""

@@ -1,0 +1,1 @@
+"""Answer generation: the OpenAI-compatible client and the answerers."""

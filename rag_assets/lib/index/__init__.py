@@ -1,0 +1,1 @@
+"""The two indexes over chunk ids: LanceDB vectors and Tantivy BM25."""

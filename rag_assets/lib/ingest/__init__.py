@@ -1,0 +1,1 @@
+"""Ingestion: documents, sections, chunks, embeddings, change detection."""

@@ -1,0 +1,1 @@
+"""Retrieval: the one Retriever that evaluation, experiments, the CLI and serving use."""
