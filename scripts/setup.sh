@@ -12,6 +12,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # torch first and pinned: the local CPU wheel, not the multi-GB CUDA build.
   .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e .
+  .venv/bin/python -m pip install -q -e ".[test]"
   echo "$want" > "$stamp"
 fi

@@ -5,23 +5,23 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import pkgutil
 import sys
 
-# Module names under rag_assets.cli, in help order.
-COMMANDS = ("search", "ask", "report", "refresh", "experiments")
+# Every module under rag_assets.cli with a `register(subparsers)` is a subcommand; these come first in help.
+FIRST = ("search", "ask", "report", "refresh", "experiments")
+
+
+def command_modules() -> list[str]:
+    found = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
+    return [n for n in FIRST if n in found] + sorted(n for n in found if n not in FIRST)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag-assets", description="RAG over your docs, as Dagster assets.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"rag_assets.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"rag_assets.cli.{name}":
-                raise
-            continue
-        module.register(sub)
+    for name in command_modules():
+        importlib.import_module(f"rag_assets.cli.{name}").register(sub)
     return parser
 
 

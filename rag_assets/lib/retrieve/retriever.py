@@ -79,6 +79,18 @@ class Retriever:
             raise FileNotFoundError(f"no index under {layout.root}: materialize the ingestion assets first")
         return cls(layout.lancedb, layout.tantivy, model_name, **kwargs)
 
+    @classmethod
+    def open(cls, data_dir: Path | str, **kwargs) -> "Retriever":
+        """The committed index of a data dir, pinned to its manifest (model, LanceDB version, Tantivy dir)."""
+        from rag_assets.lib.index import manifest as index_manifest
+
+        m = index_manifest.read(data_dir)
+        if m is None:
+            raise FileNotFoundError(f"no index under {data_dir}: materialize the ingestion assets first")
+        retriever = cls(m.lancedb_dir, m.tantivy_dir, m.model, table_version=m.lancedb_version, **kwargs)
+        retriever.manifest = m
+        return retriever
+
     @property
     def table_version(self) -> int:
         return self.table.version
