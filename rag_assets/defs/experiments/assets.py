@@ -12,7 +12,7 @@ import dagster as dg
 
 from rag_assets.defs.metadata import stage_metadata
 from rag_assets.defs.resources import RagSettings
-from rag_assets.lib.experiments import variants as ex
+from rag_assets.lib.experiments import comparison, promotion, variants as ex
 from rag_assets.lib.settings import Settings
 from rag_assets.lib.experiments.sweep import Sweep, load_sweep
 
@@ -74,10 +74,10 @@ def build_experiment_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
     def experiments_table(context: dg.AssetExecutionContext, rag: RagSettings) -> dg.MaterializeResult:
         """One row per variant, the best one (and whether its lead beats the CIs), plots; JSON/CSV on disk."""
         data_dir = rag.settings().data_dir
-        rows, missing = ex.collect_rows(sweep, data_dir)
+        rows, missing = comparison.collect_rows(sweep, data_dir)
         if missing:
             context.log.warning(f"{len(missing)} variant(s) not evaluated yet: {', '.join(missing)}")
-        table = ex.write_table(data_dir, sweep, rows, missing)
+        table = comparison.write_table(data_dir, sweep, rows, missing)
         return dg.MaterializeResult(metadata=_table_metadata(table, ex.table_paths(data_dir)))
 
     return [experiment_chunks, experiment_embeddings, experiment_results, experiments_table]
@@ -96,7 +96,7 @@ def _table_metadata(table: dict, paths: dict) -> dict:
     best = table["best"]
     md = {
         "dagster/row_count": dg.MetadataValue.int(len(table["rows"])),
-        "table": dg.MetadataValue.md(ex.markdown(table["rows"], best)),
+        "table": dg.MetadataValue.md(comparison.markdown(table["rows"], best)),
         "best_variant": best["variant"],
         "best_rule": best["rule"],
         "lead_exceeds_ci": dg.MetadataValue.bool(bool(best["lead_exceeds_ci"])),
@@ -132,10 +132,10 @@ class PromoteConfig(dg.Config):
 def promote(context: dg.OpExecutionContext, config: PromoteConfig, rag: RagSettings) -> None:
     """Write <data dir>/production.json. Settings.from_env reads it, so the docs_changed sensor sees the built
     indexes differ from the configuration and re-materializes production (then evaluation) with it."""
-    production = ex.promote(rag.settings().data_dir, config.variant, SWEEP)
+    production = promotion.promote(rag.settings().data_dir, config.variant, SWEEP)
     context.log.info(f"promoted {config.variant}: {production}")
-    if ex.env_overrides():
-        context.log.warning(f"{', '.join(ex.env_overrides())} set in the environment still win over the promoted values")
+    if promotion.env_overrides():
+        context.log.warning(f"{', '.join(promotion.env_overrides())} set in the environment still win over the promoted values")
 
 
 @dg.job(description="Make one experiment variant the production configuration (config: variant: KEY).")

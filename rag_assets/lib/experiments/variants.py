@@ -1,4 +1,4 @@
-"""Experiment variants on disk, their evaluation, the comparison table and promotion.
+"""Experiment variants on disk and their evaluation (the table is in table.py, promotion in promotion.py).
 
 Under <data dir>/experiments/:
   chunkings/<cs700-ov50>/            chunks + Tantivy index of one (chunk size, overlap)
@@ -10,14 +10,10 @@ Docs and sections are production's (same docs source); variants only add what di
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 import os
 import shutil
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from rag_assets.lib.ingest import embed, stages as ingest
@@ -25,12 +21,11 @@ from rag_assets.lib.evaluate import pipeline as evaluate
 from rag_assets.lib.experiments import pricing
 from rag_assets.lib.evaluate.eval_data import EvalFiles
 from rag_assets.lib.retrieve.retriever import Retriever
-from rag_assets.lib.settings import PRODUCTION_FILE, Settings
-from rag_assets.lib.store import Layout, read_json, save_figure, table_metadata, write_json
-from rag_assets.lib.experiments.sweep import EXTRACTIVE, KEYS, Sweep, Variant
+from rag_assets.lib.settings import Settings
+from rag_assets.lib.store import Layout, read_json, table_metadata, write_json
+from rag_assets.lib.experiments.sweep import EXTRACTIVE, Variant
 
 SCORE_KEYS = ("value", "ci95", "n")
-BEST_RULE = "highest quality_score; equal quality_score values are decided by retrieval_score"
 
 
 @dataclass(frozen=True)
@@ -184,220 +179,3 @@ def summarize(variant: Variant, responses: list[dict], retrieval: dict, quality:
 
 def _score(s: dict) -> dict:
     return {k: s.get(k) for k in SCORE_KEYS}
-
-
-# --- the table -------------------------------------------------------------------------------
-
-
-def collect_rows(sweep: Sweep, data_dir: Path) -> tuple[list[dict], list[str]]:
-    """The rows of the sweep's evaluated variants, and the keys of those not evaluated yet."""
-    rows, missing = [], []
-    for v in sweep.variants:
-        path = variant_dir(data_dir, v.key) / "result.json"
-        (rows.append(read_json(path)) if path.exists() else missing.append(v.key))
-    return rows, missing
-
-
-def _value(row: dict, metric: str) -> float:
-    v = row[metric]["value"]
-    return -math.inf if v is None or (isinstance(v, float) and math.isnan(v)) else v
-
-
-def choose_best(rows: list[dict]) -> dict:
-    """The best variant by BEST_RULE, and whether its lead is larger than the CIs (they do not overlap)."""
-    if not rows:
-        raise ValueError("no evaluated variants: materialize experiment_results first")
-    ranked = sorted(rows, key=lambda r: (-_value(r, "quality_score"), -_value(r, "retrieval_score"), r["variant"]))
-    best = ranked[0]
-    out = {"variant": best["variant"], "rule": BEST_RULE, "runner_up": None, "decided_by": "quality_score",
-           "lead": None, "lead_exceeds_ci": None}
-    if len(ranked) == 1:
-        return out
-    second = ranked[1]
-    metric = "quality_score" if _value(best, "quality_score") != _value(second, "quality_score") else "retrieval_score"
-    lead = _value(best, metric) - _value(second, metric)
-    b_ci, s_ci = best[metric]["ci95"], second[metric]["ci95"]
-    exceeds = bool(b_ci and s_ci and b_ci[0] is not None and s_ci[1] is not None and b_ci[0] > s_ci[1])
-    return out | {"runner_up": second["variant"], "decided_by": metric,
-                  "lead": None if math.isinf(lead) or math.isnan(lead) else round(lead, 4), "lead_exceeds_ci": exceeds}
-
-
-def best_sentence(best: dict) -> str:
-    if best["runner_up"] is None:
-        return f"Best variant: `{best['variant']}` (the only one evaluated). Rule: {best['rule']}."
-    if not best["lead"]:
-        return (
-            f"Best variant: `{best['variant']}`, tied with `{best['runner_up']}` on quality_score and retrieval_score "
-            f"(first by key): no clear win. Rule: {best['rule']}."
-        )
-    verdict = (
-        "its lead is larger than the CIs (the 95% CIs do not overlap)"
-        if best["lead_exceeds_ci"]
-        else "its lead is within the CIs (the 95% CIs overlap): not a clear win"
-    )
-    return (
-        f"Best variant: `{best['variant']}`, ahead of `{best['runner_up']}` by {best['lead']} "
-        f"{best['decided_by']}; {verdict}. Rule: {best['rule']}."
-    )
-
-
-FLAT_COLUMNS = ("variant", *KEYS)
-
-
-def flat_row(row: dict) -> dict:
-    """One CSV line: parameters, both scores with CI bounds and n, k-metric values, per-query figures."""
-    out = {k: row[k] for k in FLAT_COLUMNS}
-    for name in ("retrieval_score", "quality_score"):
-        s = row[name]
-        ci = s["ci95"] or [None, None]
-        out |= {name: s["value"], f"{name}_ci_low": ci[0], f"{name}_ci_high": ci[1], f"{name}_n": s["n"]}
-    out |= {k: v["value"] for k, v in row["metrics"].items()}
-    for k in ("prompt_tokens_per_query", "completion_tokens_per_query", "cost_per_query", "latency_per_query", "failed"):
-        out[k] = row[k]
-    return out
-
-
-def to_csv(rows: list[dict]) -> str:
-    flat = [flat_row(r) for r in rows]
-    columns = list(dict.fromkeys(c for r in flat for c in r))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(flat)
-    return buf.getvalue()
-
-
-def _fmt(s: dict, digits: int = 3) -> str:
-    if s["value"] is None:
-        return "n/a"
-    ci = s["ci95"]
-    return f"{s['value']:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci and None not in ci else f"{s['value']:.{digits}f}"
-
-
-def markdown(rows: list[dict], best: dict | None = None) -> str:
-    head = ["variant", "chunk", "model", "retrieval", "k", "llm", "retrieval_score [95% CI]", "quality_score [95% CI]",
-            "hit@1", "mrr", "tokens in/out", "$/query", "s/query"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        m = r["metrics"]
-        cost = "n/a" if r["cost_per_query"] is None else f"{r['cost_per_query']:.6f}"
-        cells = [
-            ("**" + r["variant"] + "**") if best and r["variant"] == best["variant"] else r["variant"],
-            f"{r['chunk_size']}/{r['chunk_overlap']}", r["embedding_model"], r["retrieval"], str(r["num_chunks"]), r["llm"],
-            _fmt(r["retrieval_score"]), _fmt(r["quality_score"], 2),
-            _fmt({"value": m.get("hit@1", {}).get("value"), "ci95": None}), _fmt({"value": m.get("mrr", {}).get("value"), "ci95": None}),
-            f"{r['prompt_tokens_per_query']:.0f}/{r['completion_tokens_per_query']:.0f}", cost, f"{r['latency_per_query']:.3f}",
-        ]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines) + ("\n\n" + best_sentence(best) if best else "")
-
-
-def plot(rows: list[dict], by: str, path: Path) -> Path:
-    """retrieval_score and quality_score against `by` (chunk_size or num_chunks): one line per retrieval mode,
-    the mean over the other parameters, with every variant as a dot."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for ax, metric in zip(axes, ("retrieval_score", "quality_score")):
-        for mode in sorted({r["retrieval"] for r in rows}):
-            pts = [(r[by], r[metric]["value"]) for r in rows if r["retrieval"] == mode and r[metric]["value"] is not None]
-            if not pts:
-                continue
-            xs = sorted({x for x, _ in pts})
-            means = [sum(y for x2, y in pts if x2 == x) / sum(1 for x2, _ in pts if x2 == x) for x in xs]
-            (line,) = ax.plot(xs, means, marker="o", label=mode)
-            ax.scatter([x for x, _ in pts], [y for _, y in pts], s=12, alpha=0.4, color=line.get_color())
-        ax.set_xticks(sorted({r[by] for r in rows}))
-        ax.set_xlabel(by)
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-    axes[0].legend(title="retrieval", fontsize=8)
-    fig.tight_layout()
-    return save_figure(fig, path)
-
-
-def write_table(data_dir: Path, sweep: Sweep, rows: list[dict], missing: list[str]) -> dict:
-    """Write the table (JSON, CSV, plots) and return it with the choice of the best variant."""
-    rows = sorted(rows, key=lambda r: (-_value(r, "quality_score"), -_value(r, "retrieval_score"), r["variant"]))
-    best = choose_best(rows)
-    table = {
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "sweep": str(sweep.path),
-        "variants": len(rows),
-        "missing": missing,
-        "embedding_runs": len({r["embedding"] for r in rows}),
-        "chunkings": len({r["chunking"] for r in rows}),
-        "best": best,
-        "rows": rows,
-    }
-    paths = table_paths(data_dir)
-    write_json(paths["json"], table)
-    _write_text(paths["csv"], to_csv(rows))
-    plot(rows, "chunk_size", paths["plot_chunk_size"])
-    plot(rows, "num_chunks", paths["plot_num_chunks"])
-    return table
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
-def read_table(data_dir: Path) -> dict:
-    path = table_paths(data_dir)["json"]
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist yet: materialize `experiments_table` first")
-    return read_json(path)
-
-
-# --- promotion -------------------------------------------------------------------------------
-
-
-def promote(data_dir: Path, key: str, sweep: Sweep | None = None) -> dict:
-    """Make a variant the production configuration: <data dir>/production.json, read by Settings.from_env.
-
-    The variant comes from its evaluated result (or the sweep). Environment variables still win over it.
-    """
-    result = variant_dir(data_dir, key) / "result.json"
-    if result.exists():
-        params = {k: read_json(result)[k] for k in KEYS}
-    else:
-        try:
-            params = (sweep.variant(key) if sweep else None).params()
-        except (KeyError, AttributeError):
-            known = sorted(p.name for p in (root(data_dir) / "variants").glob("*") if (p / "result.json").exists())
-            raise ValueError(f"unknown variant {key!r}; evaluated variants: {', '.join(known) or 'none'}") from None
-    config = {"variant": key, **params, "promoted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    write_json(Path(data_dir) / PRODUCTION_FILE, config)
-    return config
-
-
-def production_drift(settings: Settings) -> list[str]:
-    """How the built production index differs from the configured (e.g. just promoted) settings; [] if not built."""
-    prod = Layout(settings.data_dir)
-    drift = []
-    if prod.chunks.exists():
-        meta = table_metadata(prod.chunks)
-        built = (meta.get("chunk_size"), meta.get("chunk_overlap"))
-        if built != (settings.chunk_size, settings.chunk_overlap):
-            drift.append(f"chunks built with {built[0]}/{built[1]}, configured {settings.chunk_size}/{settings.chunk_overlap}")
-    if prod.embeddings.exists():
-        model = table_metadata(prod.embeddings).get("model")
-        if model != settings.embedding_model:
-            drift.append(f"embeddings built with {model}, configured {settings.embedding_model}")
-    return drift
-
-
-ENV_OVER_PROMOTED = {"chunk_size": "RAG_CHUNK_SIZE", "chunk_overlap": "RAG_CHUNK_OVERLAP",
-                     "embedding_model": "RAG_EMBEDDING_MODEL", "retrieval": "RAG_RETRIEVAL_MODE",
-                     "num_chunks": "RAG_NUM_CHUNKS", "llm": "RAG_LLM_MODEL"}
-
-
-def env_overrides() -> list[str]:
-    """Environment variables set now that win over a promoted value (Settings.from_env reads them first)."""
-    return [name for name in ENV_OVER_PROMOTED.values() if os.environ.get(name)]
