@@ -110,3 +110,47 @@ def summarize(values: Sequence[float], n_boot: int = 2000, seed: int = 0) -> dic
         "ci95": bootstrap_ci(x, n_boot, seed),
         "n": len(x),
     }
+
+
+def wilson_ci(successes: int, n: int, z: float = 1.959964) -> list:
+    """Wilson score 95% interval for a proportion: never zero-width at 0 or 1; [None, None] for n = 0."""
+    if n <= 0:
+        return [None, None]
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def paired_test(a: Sequence[float | None], b: Sequence[float | None], n_boot: int = 5000, seed: int = 0) -> dict:
+    """Paired comparison of two systems scored on the same questions (a[i] and b[i] for question i).
+
+    Pairs with a missing score on either side are dropped (and counted). Returns the mean difference a - b,
+    its paired-bootstrap 95% CI, a two-sided sign-flip permutation p-value, and whether a is better than b
+    (the CI excludes 0 on the positive side).
+    """
+    if len(a) != len(b):
+        raise ValueError("paired_test needs one score per question on both sides")
+    pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None
+             and not (isinstance(x, float) and math.isnan(x)) and not (isinstance(y, float) and math.isnan(y))]
+    out = {"n": len(pairs), "dropped": len(a) - len(pairs), "diff": None, "ci95": [None, None],
+           "p_value": None, "a_better": False, "b_better": False}
+    if not pairs:
+        return out
+    d = np.asarray([x - y for x, y in pairs], dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    out["diff"] = float(d.mean())
+    if np.all(d == d[0]):
+        out["ci95"] = [float(d[0]), float(d[0])]
+        out["p_value"] = 1.0 if d[0] == 0 else 0.0
+    else:
+        means = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
+        low, high = np.percentile(means, [2.5, 97.5])
+        out["ci95"] = [float(low), float(high)]
+        signs = rng.choice([-1.0, 1.0], size=(n_boot, d.size))
+        flipped = np.abs((signs * d).mean(axis=1))
+        out["p_value"] = float((np.sum(flipped >= abs(d.mean()) - 1e-12) + 1) / (n_boot + 1))
+    out["a_better"] = bool(out["ci95"][0] is not None and out["ci95"][0] > 0)
+    out["b_better"] = bool(out["ci95"][1] is not None and out["ci95"][1] < 0)
+    return out
