@@ -1,0 +1,1 @@
+"""Serving: the HTTP question-answering API, chat, and the query log it keeps."""
