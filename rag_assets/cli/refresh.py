@@ -188,7 +188,8 @@ def stdout_to_stderr():
     saved = os.dup(1)
     try:
         os.dup2(2, 1)
-        yield
+        with contextlib.redirect_stdout(sys.stderr):  # and Python's own stdout, whatever object it is
+            yield
     finally:
         sys.stdout.flush()  # anything printed meanwhile goes to stderr, not after the JSON
         os.dup2(saved, 1)

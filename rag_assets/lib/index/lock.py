@@ -4,8 +4,9 @@
 step); each ingestion/index asset takes it too, so a run launched by the daemon or the UI and a
 CLI refresh never write the same data dir at once. Readers never take it: they read the manifest.
 
-Reentrant in a process (one lock object per path), and inherited by child processes through
-RAG_ASSETS_LOCKS_HELD, so the steps of a run whose launcher holds the lock do not wait for it.
+Reentrant in a thread (one lock object per path; other threads wait like other processes), and
+passed to child processes through RAG_ASSETS_LOCKS_HELD (`path=pid` entries), so the steps of a
+run whose launcher holds the lock, in a subprocess, do not wait for it.
 """
 
 from __future__ import annotations
@@ -29,8 +30,27 @@ class Busy(RuntimeError):
     """The lock is held by another process and the caller would not wait."""
 
 
-def _held_by_parent() -> set[str]:
-    return {p for p in os.environ.get(HELD_ENV, "").split(os.pathsep) if p}
+def _held_entries() -> dict[str, int]:
+    out = {}
+    for entry in os.environ.get(HELD_ENV, "").split(os.pathsep):
+        path, _, pid = entry.rpartition("=")
+        if path and pid.isdigit():
+            out[path] = int(pid)
+    return out
+
+
+def _held_by_parent(key: str) -> bool:
+    """Whether a process that started this one holds the lock of `key` (not this process itself)."""
+    pid = _held_entries().get(key)
+    if pid is None or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def owner(root: Path | str) -> str:
@@ -47,7 +67,7 @@ def hold(root: Path | str, wait: bool = True, on_wait=None):
     `on_wait(message)` is called once before blocking (say why nothing seems to happen)."""
     root = Path(root).resolve()
     key = str(root)
-    if key in _held_by_parent():
+    if _held_by_parent(key):
         yield
         return
     root.mkdir(parents=True, exist_ok=True)
@@ -67,7 +87,8 @@ def hold(root: Path | str, wait: bool = True, on_wait=None):
         since = datetime.now(timezone.utc).isoformat(timespec="seconds")
         (root / OWNER_FILE).write_text(f"pid {os.getpid()} on {os.uname().nodename} since {since}\n", encoding="utf-8")
         previous = os.environ.get(HELD_ENV)
-        os.environ[HELD_ENV] = os.pathsep.join(sorted(_held_by_parent() | {key}))
+        entries = _held_entries() | {key: os.getpid()}
+        os.environ[HELD_ENV] = os.pathsep.join(f"{k}={v}" for k, v in sorted(entries.items()))
     try:
         yield
     finally:
