@@ -4,7 +4,7 @@ import dagster as dg
 
 from rag_assets.defs.evaluate import assets as evaluation
 from rag_assets.defs.index import assets as index_assets, checks
-from rag_assets.lib.index import lexical
+from rag_assets.lib.index import lexical, manifest
 from rag_assets.lib.evaluate.eval_data import EvalFiles
 from rag_assets.lib.evaluate.pipeline import index_consistency
 from rag_assets.lib.store import Layout
@@ -28,8 +28,9 @@ def test_consistent_index(built_index):
 def test_torn_index_fails_the_check_and_blocks_evaluation(copy_built_index, tmp_path, monkeypatch):
     docs_dir, data_dir = copy_built_index
     layout = Layout(data_dir)
-    gone = sorted(lexical.all_ids(lexical.open_index(layout.tantivy)))[0]
-    drop_from_tantivy(layout.tantivy, gone)
+    committed = manifest.read(data_dir)  # tear the pair readers see: its Tantivy generation
+    gone = sorted(lexical.all_ids(lexical.open_index(committed.tantivy_dir)))[0]
+    drop_from_tantivy(committed.tantivy_dir, gone)
     result = index_consistency(layout)
     assert not result["consistent"] and result["missing_in_tantivy"] == 1
     assert result["examples"] == {"missing_in_tantivy": [gone]}

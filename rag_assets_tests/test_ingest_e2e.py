@@ -9,7 +9,8 @@ from rag_assets.defs import index, ingest
 from rag_assets.defs.ingest import assets as ingest_assets
 from rag_assets.defs.resources import RagSettings
 from rag_assets.lib.ingest import embed
-from rag_assets.lib.index import lexical, vector_store
+from rag_assets.lib.index import vector_store
+from rag_assets.lib.index.consistency import committed_ids
 from rag_assets.lib.retrieve.retriever import MODES, Retriever
 from rag_assets.lib.settings import DEFAULT_EMBEDDING_MODEL
 from rag_assets.lib.store import Layout, read_table, table_metadata
@@ -30,8 +31,7 @@ def test_parquet_lancedb_and_tantivy_hold_the_same_chunk_ids(built_index):
     chunk_ids = read_table(layout.chunks, columns=["id"]).column("id").to_pylist()
     assert len(chunk_ids) == len(set(chunk_ids)) > 50
     assert read_table(layout.embeddings, columns=["id"]).column("id").to_pylist() == chunk_ids
-    assert vector_store.chunk_ids(layout.lancedb) == set(chunk_ids)
-    assert lexical.all_ids(lexical.open_index(layout.tantivy)) == set(chunk_ids)
+    assert committed_ids(layout) == (set(chunk_ids), set(chunk_ids))  # the pair the manifest pins
     sources = set(read_table(layout.chunks, columns=["source"]).column("source").to_pylist())
     assert sources <= set(read_table(layout.sections, columns=["source"]).column("source").to_pylist())
     assert table_metadata(layout.chunks).items() >= {"chunk_size": 700, "chunk_overlap": 50}.items()
@@ -40,9 +40,9 @@ def test_parquet_lancedb_and_tantivy_hold_the_same_chunk_ids(built_index):
 
 def test_three_pages_stay_below_the_ann_threshold_so_the_table_is_a_flat_scan(built_index, built_index_result):
     _, data_dir = built_index
-    rows = vector_store.open_table(Layout(data_dir).lancedb).count_rows()
-    assert rows < vector_store.MIN_ROWS_FOR_ANN  # 120 chunks at the default 700/50
-    assert vector_store.open_table(Layout(data_dir).lancedb).list_indices() == []
+    table = Retriever.open(data_dir).table
+    assert table.count_rows() < vector_store.MIN_ROWS_FOR_ANN  # 120 chunks at the default 700/50
+    assert table.list_indices() == []
     assert metadata_by_asset(built_index_result)["vector_index"]["index_type"] == "flat"
 
 
@@ -105,8 +105,8 @@ def test_small_markdown_corpus_gets_a_flat_scan_and_searches_in_every_mode(tmp_p
     assert "logo.md" in md["docs"]["skipped"] and "binary content" in md["docs"]["skipped"]
     assert md["vector_index"]["index_type"] == "flat"
     assert md["embeddings"]["method"].startswith("in-process")  # 4 chunks: not worth Ray
-    assert vector_store.open_table(Layout(data_dir).lancedb).list_indices() == []
-    retriever = Retriever.from_layout(Layout(data_dir))
+    retriever = Retriever.open(data_dir)
+    assert retriever.table.list_indices() == []
     for mode in MODES:
         hits = retriever.search("How do I pick a dark colour theme for a widget?", mode, 2)
         assert hits[0].source == "https://example.com/docs/guide.md#colour-themes", mode

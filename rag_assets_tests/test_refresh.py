@@ -10,7 +10,8 @@ from rag_assets.cli import main as cli_main
 from rag_assets.cli.refresh import refresh_once
 from rag_assets.defs.ingest import assets as ingest_assets
 from rag_assets.defs.resources import RagSettings
-from rag_assets.lib.index import lexical, vector_store
+from rag_assets.lib.index import lexical, manifest, vector_store
+from rag_assets.lib.index.consistency import committed_ids
 from rag_assets.lib.ingest import refresh
 from rag_assets.lib.retrieve.retriever import Retriever
 from rag_assets.lib.store import Layout, read_table
@@ -29,7 +30,8 @@ def chunk_ids(layout: Layout, doc_id: str | None = None) -> set[str]:
 
 
 def index_ids(layout: Layout) -> tuple[set[str], set[str]]:
-    return vector_store.chunk_ids(layout.lancedb), lexical.all_ids(lexical.open_index(layout.tantivy))
+    """(LanceDB ids, Tantivy ids) of the committed pair: what readers see."""
+    return committed_ids(layout)
 
 
 def add_paragraph(path, text: str) -> None:
@@ -73,7 +75,7 @@ def test_edit_one_doc_embeds_only_its_new_chunks(copy_built_index):
     docs_dir, data_dir = copy_built_index
     layout = Layout(data_dir)
     before_ids = chunk_ids(layout)
-    before_version = json.loads((layout.assets / "vector_index.stamp.json").read_text())["version"]
+    before = manifest.read(data_dir)
     add_paragraph(docs_dir / "library/json.html", "JSON text written by this test: zyzzyvaquux marker.")
 
     instance = dg.DagsterInstance.ephemeral()
@@ -95,10 +97,14 @@ def test_edit_one_doc_embeds_only_its_new_chunks(copy_built_index):
     assert hits and hits[0].id in new_of_doc
     assert not refresh.detect_changes(rag_for(docs_dir, data_dir).settings()).needs_run
 
-    # The version before the refresh can still be checked out, with the ids it held.
-    old = vector_store.open_table(layout.lancedb, before_version)
+    # The version before the refresh can still be checked out, with the ids it held; the Tantivy
+    # index before it is untouched (copy-on-write), so a reader that opened it still sees it whole.
+    after = manifest.read(data_dir)
+    assert after.build_id != before.build_id and after.lancedb_dir == before.lancedb_dir
+    old = vector_store.open_table(before.lancedb_dir, before.lancedb_version)
     assert set(old.to_arrow().column("id").to_pylist()) == before_ids
-    assert latest_metadata(instance, "vector_index")["lancedb_version"] > before_version
+    assert lexical.all_ids(lexical.open_index(before.tantivy_dir)) == before_ids != chunk_ids(layout)
+    assert latest_metadata(instance, "vector_index")["lancedb_version"] == after.lancedb_version > before.lancedb_version
 
     # Data versions name the content: the chunks' one is the digest of their ids.
     event = instance.get_latest_materialization_event(dg.AssetKey("chunks"))
@@ -137,7 +143,7 @@ def test_cli_refresh_json_nothing_changed_is_all_zeros(copy_built_index, monkeyp
 
     assert cli_main(["refresh", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out == dict.fromkeys(refresh.COUNT_KEYS, 0)
+    assert out == dict.fromkeys(refresh.COUNT_KEYS, 0) | {"skipped": [], "build_id": manifest.read(data_dir).build_id}
     assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes  # no stage ran, nothing embedded
 
 
@@ -158,13 +164,14 @@ def test_code_versions_follow_the_settings():
     assert embeddings_version == f"model={settings.embedding_model}"
 
 
-@pytest.mark.parametrize("stamp", ["vector_index", "lexical_index"])
-def test_missing_or_torn_stamp_means_work_to_do(copy_built_index, stamp):
+def test_missing_or_torn_manifest_means_work_to_do(copy_built_index):
     docs_dir, data_dir = copy_built_index
-    path = Layout(data_dir).assets / f"{stamp}.stamp.json"
-    path.write_text("{not json", encoding="utf-8")  # e.g. a disk that filled up
+    path = manifest.path(data_dir)
+    path.write_text("{not json", encoding="utf-8")  # not by this code (atomic replace), but by hand
     changes = refresh.detect_changes(rag_for(docs_dir, data_dir).settings())
-    assert changes.needs_run and f"{stamp} not built yet" in changes.reasons
+    assert changes.needs_run and any("no committed index" in r for r in changes.reasons)
+    path.unlink()
+    assert refresh.detect_changes(rag_for(docs_dir, data_dir).settings()).needs_run
 
 
 def test_small_delta_extends_the_ann_index_and_keeps_old_versions(tmp_path, monkeypatch):

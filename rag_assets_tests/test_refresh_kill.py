@@ -5,7 +5,6 @@ Both runs use a persistent Dagster instance with the project's concurrency pools
 a killed run would otherwise keep the `embedding` slot.
 """
 
-import json
 import os
 import signal
 import subprocess
@@ -18,9 +17,10 @@ import yaml
 
 from rag_assets.cli.refresh import refresh_once, release_dead_runs
 from rag_assets.defs.resources import RagSettings
-from rag_assets.lib.index import lexical, vector_store
+from rag_assets.lib.index import manifest
+from rag_assets.lib.index.consistency import committed_ids
 from rag_assets.lib.ingest import refresh
-from rag_assets.lib.ingest.embed_cache import VectorCache
+from rag_assets.lib.ingest.embed_cache import VectorCache, text_hash
 from rag_assets.lib.retrieve.retriever import Retriever
 from rag_assets.lib.settings import DEFAULT_EMBEDDING_MODEL
 from rag_assets.lib.store import Layout, read_table
@@ -49,8 +49,14 @@ sys.exit(main(["refresh", "--json"]))
 
 
 def ids_of(layout: Layout) -> tuple[set[str], set[str], set[str]]:
+    """Chunk ids of chunks.parquet, and of the committed LanceDB and Tantivy pair (what readers see)."""
     chunks = set(read_table(layout.chunks, columns=["id"]).column("id").to_pylist())
-    return chunks, vector_store.chunk_ids(layout.lancedb), lexical.all_ids(lexical.open_index(layout.tantivy))
+    return chunks, *committed_ids(layout)
+
+
+def texts_of(layout: Layout) -> dict[str, str]:
+    t = read_table(layout.chunks, columns=["id", "text"])
+    return dict(zip(t.column("id").to_pylist(), t.column("text").to_pylist()))
 
 
 def wait_for_cached_slice(cache: VectorCache, proc: subprocess.Popen, log, limit_s: float = 600) -> None:
@@ -83,6 +89,8 @@ def test_killed_refresh_keeps_previous_index_and_next_run_completes(copy_built_i
     layout = Layout(data_dir)
     old_chunks, old_lance, old_tantivy = ids_of(layout)
     assert old_chunks == old_lance == old_tantivy
+    old_texts = set(texts_of(layout).values())
+    old_build = manifest.read(data_dir).build_id
 
     env = dict(
         os.environ,
@@ -113,13 +121,16 @@ def test_killed_refresh_keeps_previous_index_and_next_run_completes(copy_built_i
     # In between: chunks were rebuilt, but both indexes still hold the previous chunks and answer queries.
     new_chunks, lance, tantivy = ids_of(layout)
     assert new_chunks.isdisjoint(old_chunks)
-    assert lance == tantivy == old_chunks
-    retriever = Retriever.from_layout(layout)
+    assert lance == tantivy == old_chunks and manifest.read(data_dir).build_id == old_build
+    retriever = Retriever.open(data_dir)
     for mode in ("semantic", "lexical", "hybrid"):
         hits = retriever.search("read a csv file", mode, 3)
         assert hits and {h.id for h in hits} <= old_chunks
+    new_texts = texts_of(layout)
+    # Vectors are kept by text: texts the old chunking had too (short sections) are not embedded again.
+    to_embed = {text_hash(t) for t in new_texts.values() if t not in old_texts}
     cached = set(cache.load())
-    assert len(cached) == SLICE and cached <= new_chunks
+    assert len(cached) == SLICE and cached <= to_embed
 
     rag = RagSettings(
         docs_dir=str(docs_dir), data_dir=str(data_dir), docs_base_url=BASE_URL,
@@ -133,12 +144,15 @@ def test_killed_refresh_keeps_previous_index_and_next_run_completes(copy_built_i
     assert instance.get_run_by_id(killed.run_id).status == dg.DagsterRunStatus.FAILURE
     counts, _ = refresh_once(rag, instance=instance)
 
-    # The slice embedded before the kill is not embedded again; everything else is.
-    assert counts["chunks_embedded"] == len(new_chunks) - SLICE
-    assert counts["chunks_reused"] == SLICE
+    # The slice embedded before the kill is not embedded again; every other new text is.
+    embedded = sum(1 for t in new_texts.values() if text_hash(t) in to_embed - cached)
+    assert 0 < embedded < len(new_chunks) - SLICE
+    assert counts["chunks_embedded"] == embedded
+    assert counts["chunks_reused"] == len(new_chunks) - embedded
     assert counts["chunks_deleted"] == len(old_chunks)
     final_chunks, lance, tantivy = ids_of(layout)
     assert final_chunks == new_chunks == lance == tantivy
     assert not list(cache.dir.glob("part-*.parquet"))
     assert not refresh.detect_changes(rag.settings()).needs_run
-    assert json.loads((layout.assets / "vector_index.stamp.json").read_text())["chunk_size"] == NEW_CHUNK_SIZE
+    committed = manifest.read(data_dir)
+    assert committed.chunk_size == NEW_CHUNK_SIZE and committed.build_id != old_build

@@ -8,7 +8,6 @@ import sys
 from rag_assets.lib.evaluate.pipeline import EvalConfig, make_generator
 from rag_assets.lib.retrieve.retriever import MODES, Retriever
 from rag_assets.lib.settings import Settings
-from rag_assets.lib.store import Layout
 
 
 def register(sub) -> None:
@@ -24,7 +23,7 @@ def run(args) -> int:
     if not args.question.strip():
         raise ValueError("the question is empty")
     cfg = EvalConfig.from_env(retrieval_mode=args.mode, num_chunks=args.num_chunks)
-    retriever = Retriever.from_layout(Layout(Settings.from_env().data_dir))
+    retriever = Retriever.open(Settings.from_env().data_dir)  # the committed index and its model
     generator = make_generator()
     hits = retriever.search(args.question, cfg.retrieval_mode, cfg.num_chunks)
     out = generator.answer(args.question, hits)

@@ -6,7 +6,6 @@ import json
 
 from rag_assets.lib.retrieve.retriever import MODES, Retriever
 from rag_assets.lib.settings import Settings
-from rag_assets.lib.store import Layout
 
 
 def register(sub) -> None:
@@ -23,7 +22,7 @@ def run(args) -> int:
     k = settings.num_chunks if args.k is None else args.k
     if k < 1:
         raise ValueError("-k must be at least 1")
-    retriever = Retriever.from_layout(Layout(settings.data_dir))
+    retriever = Retriever.open(settings.data_dir)  # the committed index, queried with its own model
     hits = retriever.search(args.query, args.mode or settings.retrieval_mode, k)
     if args.json:
         print(json.dumps([dict(rank=i, **h.as_dict()) for i, h in enumerate(hits, 1)], indent=2))

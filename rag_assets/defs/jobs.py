@@ -7,6 +7,7 @@ rag_pipeline = dg.define_asset_job(
     "rag_pipeline",
     selection=dg.AssetSelection.groups("ingestion", "evaluation"),
     description="Ingest the docs source, index it and evaluate it.",
+    tags={"rag/refresh": "job"},  # writes the data dir: one such run at a time (dagster.yaml)
 )
 
 # Launched by the docs change sensor and the refresh schedule (issue 5): each stage only redoes what changed.
@@ -14,6 +15,7 @@ refresh = dg.define_asset_job(
     "refresh",
     selection=dg.AssetSelection.groups("ingestion"),
     description="Re-index the docs source incrementally: changed documents only, new chunk ids only.",
+    tags={"rag/refresh": "job"},
 )
 
 # Launched by the evaluate_after_reindex sensor once new indexes are in place.

@@ -81,7 +81,7 @@ def responses(config: ResponsesConfig, rag: RagSettings) -> dg.MaterializeResult
     layout, files = rag.layout(), EvalFiles(rag.layout())
     cfg = EvalConfig.from_env(retrieval_mode=config.retrieval_mode, num_chunks=config.num_chunks)
     questions = read_json(files.questions)["rows"]
-    retriever, generator = Retriever.from_layout(layout), make_generator(config.llm_model)
+    retriever, generator = Retriever.open(layout.root), make_generator(config.llm_model)
     rows = generate_responses(retriever, questions, generator, cfg.retrieval_mode, cfg.num_chunks)
     gold = generate_gold_responses(questions, section_texts(layout), generator)
     write_json(files.responses, {

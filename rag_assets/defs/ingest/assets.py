@@ -4,6 +4,7 @@ import dagster as dg
 
 from rag_assets.defs.metadata import markdown_table, stage_metadata
 from rag_assets.defs.resources import RagSettings
+from rag_assets.lib.index import lock
 from rag_assets.lib.ingest import stages as ingest
 from rag_assets.lib.ingest.chunking import SPLITTER_VERSION
 from rag_assets.lib.settings import Settings
@@ -29,7 +30,8 @@ EMBEDDINGS_VERSION = f"model={_S.embedding_model}" if _S else None
 def docs(context: dg.AssetExecutionContext, rag: RagSettings) -> dg.MaterializeResult:
     """The documents of the docs source: one row per document with URL, content hash and size."""
     settings = rag.settings()
-    stats = ingest.build_docs(settings, rag.layout())
+    with lock.hold(rag.layout().root):  # one writer per data dir
+        stats = ingest.build_docs(settings, rag.layout())
     skipped = stats["skipped"]
     for s in skipped:
         context.log.warning(f"skipped {s['path']}: {s['reason']}")
@@ -55,7 +57,8 @@ def docs(context: dg.AssetExecutionContext, rag: RagSettings) -> dg.MaterializeR
 @dg.asset(group_name=GROUP, deps=[docs], kinds={"python"})
 def sections(rag: RagSettings) -> dg.MaterializeResult:
     """One row per `<section id>` (HTML) or heading (Markdown) with its own text and `page#anchor` source."""
-    stats = ingest.build_sections(rag.layout())
+    with lock.hold(rag.layout().root):  # one writer per data dir
+        stats = ingest.build_sections(rag.layout())
     return dg.MaterializeResult(
         data_version=dg.DataVersion(stats["data_version"]),
         metadata=stage_metadata(
@@ -72,7 +75,8 @@ def sections(rag: RagSettings) -> dg.MaterializeResult:
 def chunks(rag: RagSettings) -> dg.MaterializeResult:
     """Recursive character chunks of each section, never crossing a section; ids hash source, text, settings."""
     settings = rag.settings()
-    stats = ingest.build_chunks(rag.layout(), settings.chunk_size, settings.chunk_overlap)
+    with lock.hold(rag.layout().root):  # one writer per data dir
+        stats = ingest.build_chunks(rag.layout(), settings.chunk_size, settings.chunk_overlap)
     return dg.MaterializeResult(
         data_version=dg.DataVersion(stats["data_version"]),
         metadata=stage_metadata(
@@ -93,9 +97,10 @@ def chunks(rag: RagSettings) -> dg.MaterializeResult:
 def embeddings(rag: RagSettings) -> dg.MaterializeResult:
     """The chunks embedded with the configured sentence-transformers model, on Ray Data (GPU when present)."""
     settings = rag.settings()
-    stats = ingest.build_embeddings(
-        rag.layout(), settings.embedding_model, settings.ray_address, settings.ray_min_chunks
-    )
+    with lock.hold(rag.layout().root):
+        stats = ingest.build_embeddings(
+            rag.layout(), settings.embedding_model, settings.ray_address, settings.ray_min_chunks
+        )
     rate = stats["chunks_per_second"]
     return dg.MaterializeResult(
         data_version=dg.DataVersion(stats["data_version"]),
@@ -104,6 +109,7 @@ def embeddings(rag: RagSettings) -> dg.MaterializeResult:
             stats["chunks"],
             rag.layout().embeddings,
             model=stats["model"],
+            model_fingerprint=stats["model_fingerprint"],
             dim=stats["dim"],
             device=stats["device"],
             method=stats["method"],

@@ -6,7 +6,7 @@ import dagster as dg
 
 from rag_assets.defs import jobs
 from rag_assets.defs.resources import RagSettings
-from rag_assets.defs.ingest.sensors import refresh_request
+from rag_assets.defs.ingest.sensors import refresh_in_progress, refresh_request
 from rag_assets.lib.ingest import refresh
 
 DEFAULT_REFRESH_CRON = "@daily"
@@ -19,12 +19,24 @@ def refresh_cron() -> str:
 def refresh_schedule(context: dg.ScheduleEvaluationContext, rag: RagSettings):
     """The same change detection as the docs_changed sensor, on a timetable (RAG_REFRESH_CRON, default daily).
 
-    Unlike the sensor it has no cursor: a refresh that failed or was killed is retried at the next tick.
+    Unlike the sensor it has no cursor: a refresh that failed or was killed is retried at the next tick
+    (detection compares the source with the committed index), unless a refresh is running then.
     """
-    changes = refresh.detect_changes(rag.settings())
+    settings = rag.settings()
+    changes = refresh.detect_changes(settings)
     if not changes.needs_run:
         return dg.SkipReason(changes.summary())
-    return refresh_request(changes)
+    busy = refresh_in_progress(_instance(context), settings)
+    if busy:
+        return dg.SkipReason(f"{busy}; the next tick looks again")
+    return refresh_request(changes, trigger="schedule")
+
+
+def _instance(context: dg.ScheduleEvaluationContext) -> dg.DagsterInstance | None:
+    try:
+        return context.instance
+    except dg.DagsterInvariantViolationError:  # a context built without one (tests): the lock still counts
+        return None
 
 
 # Applied by hand so a bad RAG_REFRESH_CRON fails the load with the variable's name in the message.

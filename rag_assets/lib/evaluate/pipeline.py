@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag_assets.lib.index import lexical, vector_store
 from rag_assets.lib.evaluate import metrics
 from rag_assets.lib.evaluate.eval_data import DEFAULT_EVAL_PATH, EvalDataError, load_questions, page_of
 from rag_assets.lib.generate.answer import SYSTEM_PROMPT, LLMGenerator, make_generator
@@ -228,19 +227,7 @@ def write_reference_answers(questions: Sequence[dict], gold_texts: dict[str, str
 
 
 def index_consistency(layout: Layout) -> dict:
-    """Whether chunks.parquet, the LanceDB table and the Tantivy index hold the same chunk ids."""
-    chunks = set(read_table(layout.chunks, columns=["id"]).column("id").to_pylist())
-    lance = vector_store.chunk_ids(layout.lancedb)
-    tantivy = lexical.all_ids(lexical.open_index(layout.tantivy)) if lexical.index_exists(layout.tantivy) else set()
-    diff = {
-        "missing_in_lancedb": sorted(chunks - lance),
-        "extra_in_lancedb": sorted(lance - chunks),
-        "missing_in_tantivy": sorted(chunks - tantivy),
-        "extra_in_tantivy": sorted(tantivy - chunks),
-    }
-    return {
-        "consistent": not any(diff.values()),
-        "chunks": len(chunks), "lancedb": len(lance), "tantivy": len(tantivy),
-        **{k: len(v) for k, v in diff.items()},
-        "examples": {k: v[:5] for k, v in diff.items() if v},
-    }
+    """Whether chunks.parquet and the committed LanceDB table and Tantivy index hold the same chunk ids."""
+    from rag_assets.lib.index.consistency import index_consistency as committed_pair_consistency
+
+    return committed_pair_consistency(layout)

@@ -138,7 +138,7 @@ def evaluate_variant(
 ) -> dict:
     """Retrieve and answer every question with this variant, score it, and keep the row on disk."""
     layout = embedding_layout(settings.data_dir, variant.embedding_key, variant.chunking_key)
-    retriever = Retriever.from_layout(layout)
+    retriever = Retriever.open(layout.root)  # the variant's committed pair (manifest under its root)
     embed.cached_model(retriever.model_name)  # load before timing, so latency is per query only
     t0 = time.perf_counter()
     responses = evaluate.generate_responses(retriever, questions, generator, mode=variant.retrieval, num_chunks=variant.num_chunks)

