@@ -79,7 +79,7 @@ def _promote(settings: Settings, key: str) -> int:
     print(f"promoted {key}: {json.dumps({k: v for k, v in config.items() if k != 'variant'})}")
     if promotion.env_overrides():
         print(f"note: {', '.join(promotion.env_overrides())} set in the environment still win over the promoted values")
-    drift = promotion.production_drift(Settings.from_env())
+    drift = promotion.production_drift(Settings.from_env(data_dir=settings.data_dir))  # with the promoted values
     if drift:
         print("production must be rebuilt (" + "; ".join(drift) + "): the docs_changed sensor does it under "
               "`dagster dev`, or run `dagster job execute -m rag_assets.definitions -j rag_pipeline`")
