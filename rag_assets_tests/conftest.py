@@ -2,13 +2,21 @@
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from rag_assets.lib import settings as settings_lib
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+# Before any definitions load (they read the settings at import): the defaults, and a data dir that is not the
+# repository's, so no test sees a developer's RAG_* variables or data/production.json.
+for _f in settings_lib.fields():
+    os.environ.pop(settings_lib.spec(_f).env or "", None)
+os.environ["RAG_DATA_DIR"] = tempfile.mkdtemp(prefix="rag-tests-data-")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_CORPUS = PROJECT_ROOT / "data" / "corpus"
@@ -41,8 +49,6 @@ def hermetic_settings(tmp_path_factory, monkeypatch):
     """Every test starts from the defaults with its data dir in a temp dir, never the repository's data/ or
     production.json, and without the developer's RAG_*/OPENAI_* settings or Dagster instance. Tests that
     need a setting set it themselves (monkeypatch.setenv, RagSettings(...), CLI flags)."""
-    from rag_assets.lib import settings as settings_lib
-
     for f in settings_lib.fields():
         if settings_lib.spec(f).env:
             monkeypatch.delenv(settings_lib.spec(f).env, raising=False)
