@@ -167,3 +167,12 @@ def test_a_data_dir_in_run_config_reaches_evaluation(copy_built_index, tmp_path,
     assert (doc["mode"], doc["num_chunks"], doc["generator"]) == ("lexical", 2, "extractive")
     assert len(doc["rows"]) == len(questions) and all(len(r["retrieved_ids"]) == 2 for r in doc["rows"])
     assert not any((settings_lib.Path(os.environ["RAG_DATA_DIR"])).iterdir())
+
+
+def test_a_sweep_model_path_that_does_not_exist_fails_before_embedding(tmp_path):
+    from rag_assets.lib.experiments import variants as ex
+
+    missing = tmp_path / "bge"
+    with pytest.raises(ValueError, match=f"experiment embedding cs700-ov50__bge: model path {missing} does not exist"):
+        ex.build_embedding(Settings(data_dir=tmp_path), "cs700-ov50__bge", "cs700-ov50", str(missing))
+    assert not (tmp_path / "experiments").exists()

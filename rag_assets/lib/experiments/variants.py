@@ -19,7 +19,7 @@ from rag_assets.lib.evaluate import pipeline as evaluate
 from rag_assets.lib.experiments import pricing
 from rag_assets.lib.evaluate.eval_data import EvalFiles
 from rag_assets.lib.retrieve.retriever import Retriever
-from rag_assets.lib.settings import Settings
+from rag_assets.lib.settings import Settings, local_model_exists
 from rag_assets.lib.store import Layout, copy_file, read_json, table_metadata, write_json
 from rag_assets.lib.experiments.sweep import EXTRACTIVE, Variant
 
@@ -106,6 +106,9 @@ def build_chunking(settings: Settings, chunking_key: str, chunk_size: int, chunk
 
 def build_embedding(settings: Settings, embedding_key: str, chunking_key: str, model: str) -> dict:
     """Embed one chunking with one model (reusing vectors by chunk id), then sync its LanceDB table."""
+    missing = local_model_exists(model)  # before any Ray or embedding work
+    if missing:
+        raise ValueError(f"experiment embedding {embedding_key}: {missing}")
     layout = embedding_layout(settings.data_dir, embedding_key, chunking_key)
     _seed_from_production(layout, settings, model)
     stats = ingest.build_embeddings(layout, model, settings.ray_address, settings.ray_min_chunks)
