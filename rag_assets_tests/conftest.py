@@ -2,17 +2,59 @@
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from rag_assets.lib import settings as settings_lib
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+# Before any definitions load (they read the settings at import): the defaults, and a data dir that is not the
+# repository's, so no test sees a developer's RAG_* variables or data/production.json.
+for _f in settings_lib.fields():
+    os.environ.pop(settings_lib.spec(_f).env or "", None)
+os.environ["RAG_DATA_DIR"] = tempfile.mkdtemp(prefix="rag-tests-data-")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_CORPUS = PROJECT_ROOT / "data" / "corpus"
 SHARED_DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"
+
+
+def _repo_data_state() -> dict:
+    """Every file under the repository's data/ with its size and mtime (data/dagster is a developer's
+    `dagster dev` instance, which may be running while the tests do: left out)."""
+    root = PROJECT_ROOT / "data"
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).parts[0] != "dagster"
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repo_data_untouched():
+    """Hermetic tests: fail the session when any test wrote, changed or deleted a file under data/."""
+    before = _repo_data_state()
+    yield
+    after = _repo_data_state()
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not changed, f"tests modified the repository's data/: {changed[:10]}"
+
+
+@pytest.fixture(autouse=True)
+def hermetic_settings(tmp_path_factory, monkeypatch):
+    """Every test starts from the defaults with its data dir in a temp dir, never the repository's data/ or
+    production.json, and without the developer's RAG_*/OPENAI_* settings or Dagster instance. Tests that
+    need a setting set it themselves (monkeypatch.setenv, RagSettings(...), CLI flags)."""
+    for f in settings_lib.fields():
+        if settings_lib.spec(f).env:
+            monkeypatch.delenv(settings_lib.spec(f).env, raising=False)
+    for name in ("OPENAI_API_KEY", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path_factory.mktemp("rag-data")))
 
 
 @pytest.fixture(scope="session")

@@ -25,13 +25,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags every command that reads the settings accepts; they win over the environment (see `config`)."""
+    parser.add_argument("--data-dir", default=None, help="data dir (default RAG_DATA_DIR, else ./data)")
+
+
+def settings(args, **flags):
+    """The settings for a command: its flags (None = not given) over env over production.json over defaults."""
+    from rag_assets.lib.settings import Settings
+
+    return Settings.from_env(data_dir=getattr(args, "data_dir", None), **flags)
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"rag-assets {args.command}: {exc}", file=sys.stderr)
+        # A ConfigError holds one line per problem: each gets the prefix.
+        for line in str(exc).splitlines() or [""]:
+            print(f"rag-assets {args.command}: {line}", file=sys.stderr)
         return 2
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
-from rag_assets.lib.evaluate.pipeline import EvalConfig, make_generator
+from rag_assets import cli
+from rag_assets.lib.evaluate.pipeline import make_generator
 from rag_assets.lib.retrieve.retriever import MODES, Retriever
-from rag_assets.lib.settings import Settings
 
 
 def register(sub) -> None:
@@ -16,16 +16,17 @@ def register(sub) -> None:
     p.add_argument("--mode", choices=MODES, default=None, help="retrieval mode (default RAG_RETRIEVAL_MODE, hybrid)")
     p.add_argument("-k", "--num-chunks", type=int, default=None, help="chunks of context (default RAG_NUM_CHUNKS, 5)")
     p.add_argument("--json", action="store_true", help="print {answer, sources, llm, ...} as JSON")
+    cli.add_settings_flags(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     if not args.question.strip():
         raise ValueError("the question is empty")
-    cfg = EvalConfig.from_env(retrieval_mode=args.mode, num_chunks=args.num_chunks)
-    retriever = Retriever.open(Settings.from_env().data_dir)  # the committed index and its model
-    generator = make_generator()
-    hits = retriever.search(args.question, cfg.retrieval_mode, cfg.num_chunks)
+    settings = cli.settings(args, retrieval_mode=args.mode, num_chunks=args.num_chunks)
+    retriever = Retriever.open(settings.data_dir)  # the committed index and its model
+    generator = make_generator(settings.llm_model)
+    hits = retriever.search(args.question, settings.retrieval_mode, settings.num_chunks)
     out = generator.answer(args.question, hits)
     out["retrieved_sources"] = [h.source for h in hits]
     if args.json:

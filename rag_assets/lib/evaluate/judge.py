@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rag_assets.lib.generate.llm import ChatClient, LLMError
+from rag_assets.lib.settings import env_value, llm_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class LLMJudge:
         self.model = self.name = model
         self.cache_id = model
         self.parse_retries = parse_retries
-        self.concurrency = concurrency or int(os.environ.get("RAG_LLM_CONCURRENCY") or 4)
+        self.concurrency = concurrency or env_value("llm_concurrency")
 
     def score(self, question: str, answer: str, reference: str) -> dict:
         messages = [
@@ -218,7 +219,7 @@ def judge_model() -> str | None:
 def make_judge(cache_path: Path | str | None, model: str | None = None) -> CachedJudge:
     """The LLM judge (model, RAG_JUDGE_MODEL, then RAG_LLM_MODEL) when OPENAI_BASE_URL is set, else offline."""
     cache = JudgeCache(cache_path) if cache_path else None
-    if not os.environ.get("OPENAI_BASE_URL") or model == OfflineJudgeAdapter.name:
+    if not llm_endpoint() or model == OfflineJudgeAdapter.name:
         return CachedJudge(OfflineJudgeAdapter(), cache)
     model = model or judge_model()
     if not model:

@@ -6,7 +6,6 @@ same thing everywhere.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -14,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag_assets.lib.evaluate import metrics
-from rag_assets.lib.evaluate.eval_data import DEFAULT_EVAL_PATH, EvalDataError, load_questions, page_of
+from rag_assets.lib.evaluate.eval_data import EvalDataError, load_questions, page_of
 from rag_assets.lib.generate.answer import SYSTEM_PROMPT, LLMGenerator, make_generator
 from rag_assets.lib.evaluate.judge import JudgeCache, judge_model, make_judge
 from rag_assets.lib.generate.llm import ChatClient
 from rag_assets.lib.evaluate.metrics import bootstrap_ci, summarize
 from rag_assets.lib.retrieve.retriever import MODES, Hit
-from rag_assets.lib.settings import Settings
+from rag_assets.lib.settings import DEFAULT_EVAL_PATH, Settings, env_value, llm_endpoint
 from rag_assets.lib.store import Layout, read_table
 
 __all__ = [
@@ -35,11 +34,14 @@ REFERENCE_PROMPT_VERSION = "seed-reference-v1"
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Evaluation settings: RAG_EVAL_PATH, and retrieval mode / num_chunks as Settings resolves them."""
+    """What evaluation reads from the settings: the eval set, retrieval mode and num_chunks, the LLMs."""
 
     eval_path: Path = DEFAULT_EVAL_PATH
     retrieval_mode: str = "hybrid"
     num_chunks: int = 5
+    llm_model: str | None = None
+    judge_model: str | None = None
+    llm_concurrency: int = 4
 
     def __post_init__(self):
         if self.retrieval_mode not in MODES:
@@ -48,16 +50,16 @@ class EvalConfig:
             raise ValueError(f"num_chunks must be at least 1, got {self.num_chunks}")
 
     @classmethod
-    def from_env(cls, **overrides) -> "EvalConfig":
-        # Retrieval settings come from Settings: env vars, then a promoted variant (production.json), then defaults.
-        settings = Settings.from_env()
-        values = dict(
-            eval_path=Path(os.environ.get("RAG_EVAL_PATH") or DEFAULT_EVAL_PATH),
-            retrieval_mode=settings.retrieval_mode,
-            num_chunks=settings.num_chunks,
-        )
+    def from_settings(cls, settings: Settings, **overrides) -> "EvalConfig":
+        """From resolved settings (the run's `rag` resource, the CLI's flags); non-None overrides win."""
+        values = {f: getattr(settings, f) for f in cls.__dataclass_fields__}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    @classmethod
+    def from_env(cls, settings: Settings | None = None, **overrides) -> "EvalConfig":
+        # Kept for callers without settings at hand; pass the run's settings so its data_dir is the one used.
+        return cls.from_settings(settings or Settings.from_env(), **overrides)
 
 
 def relevant_chunk_counts(retriever) -> tuple[Counter, Counter]:
@@ -67,7 +69,7 @@ def relevant_chunk_counts(retriever) -> tuple[Counter, Counter]:
 
 
 def generate_responses(retriever, questions: Sequence[dict], generator, mode: str = "hybrid",
-                       num_chunks: int = 5, depth: int = max(DEFAULT_KS)) -> list[dict]:
+                       num_chunks: int = 5, depth: int = max(DEFAULT_KS), concurrency: int | None = None) -> list[dict]:
     """Retrieve and answer each question. The first num_chunks hits are the context (and the seed's
     retrieved_sources); the ranking is read `depth` deep for the k-metrics (ranked_ids, ranked_sources)."""
     if num_chunks < 1:
@@ -75,7 +77,8 @@ def generate_responses(retriever, questions: Sequence[dict], generator, mode: st
     pages, sections = relevant_chunk_counts(retriever)
     version = retriever.table_version
     ranked = [retriever.search(q["question"], mode, max(num_chunks, depth)) for q in questions]
-    answers = _answer_all(generator, [(q["question"], hits[:num_chunks]) for q, hits in zip(questions, ranked)])
+    answers = _answer_all(generator, [(q["question"], hits[:num_chunks]) for q, hits in zip(questions, ranked)],
+                          concurrency)
     rows = []
     for q, hits, ans in zip(questions, ranked, answers):
         context = hits[:num_chunks]
@@ -96,7 +99,8 @@ def generate_responses(retriever, questions: Sequence[dict], generator, mode: st
     return rows
 
 
-def generate_gold_responses(questions: Sequence[dict], gold_texts: dict[str, str], generator) -> list[dict]:
+def generate_gold_responses(questions: Sequence[dict], gold_texts: dict[str, str], generator,
+                            concurrency: int | None = None) -> list[dict]:
     """The seed's component-wise view: answers with the gold section as the only context ("perfect retrieval").
     Questions whose gold section is not in the index are left out (their count is len(questions) - len(rows))."""
     todo = [q for q in questions if gold_texts.get(q["source"])]
@@ -104,15 +108,15 @@ def generate_gold_responses(questions: Sequence[dict], gold_texts: dict[str, str
                for q in todo]
     return [
         {"question": q["question"], "source": q["source"], "reference_answer": q.get("reference_answer"), **ans}
-        for q, ans in zip(todo, _answer_all(generator, context))
+        for q, ans in zip(todo, _answer_all(generator, context, concurrency))
     ]
 
 
-def _answer_all(generator, items: list[tuple[str, list[Hit]]]) -> list[dict]:
-    """LLM calls overlap (RAG_LLM_CONCURRENCY, default 4); the local extractive answerer runs in turn."""
+def _answer_all(generator, items: list[tuple[str, list[Hit]]], concurrency: int | None = None) -> list[dict]:
+    """LLM calls overlap (the llm_concurrency setting); the local extractive answerer runs in turn."""
     if not isinstance(generator, LLMGenerator):
         return [generator.answer(q, hits) for q, hits in items]
-    workers = max(1, int(os.environ.get("RAG_LLM_CONCURRENCY") or 4))
+    workers = concurrency or env_value("llm_concurrency")
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda item: generator.answer(*item), items))
 
@@ -191,7 +195,7 @@ def write_reference_answers(questions: Sequence[dict], gold_texts: dict[str, str
     by (model, question, section text), so re-materializing calls the LLM only for what changed.
     """
     rows, skipped = [], []
-    if not os.environ.get("OPENAI_BASE_URL"):
+    if not llm_endpoint():
         model = None
     else:
         model = model or judge_model()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rag_assets.lib.experiments.sweep import KEYS, Sweep
 from rag_assets.lib.experiments.variants import table_paths, variant_dir
-from rag_assets.lib.store import read_json, save_figure, write_json
+from rag_assets.lib.store import read_json, save_figure, write_json, write_text
 
 BEST_RULE = "highest quality_score; equal quality_score values are decided by retrieval_score"
 
@@ -161,17 +161,10 @@ def write_table(data_dir: Path, sweep: Sweep, rows: list[dict], missing: list[st
     }
     paths = table_paths(data_dir)
     write_json(paths["json"], table)
-    _write_text(paths["csv"], to_csv(rows))
+    write_text(paths["csv"], to_csv(rows))
     plot(rows, "chunk_size", paths["plot_chunk_size"])
     plot(rows, "num_chunks", paths["plot_num_chunks"])
     return table
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def read_table(data_dir: Path) -> dict:

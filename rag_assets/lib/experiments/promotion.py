@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rag_assets.lib.experiments.sweep import KEYS, Sweep
 from rag_assets.lib.experiments.variants import root, variant_dir
+from rag_assets.lib import settings as settings_lib
 from rag_assets.lib.settings import PRODUCTION_FILE, Settings
 from rag_assets.lib.store import Layout, read_json, table_metadata, write_json
 
@@ -47,9 +48,9 @@ def production_drift(settings: Settings) -> list[str]:
     return drift
 
 
-ENV_OVER_PROMOTED = {"chunk_size": "RAG_CHUNK_SIZE", "chunk_overlap": "RAG_CHUNK_OVERLAP",
-                     "embedding_model": "RAG_EMBEDDING_MODEL", "retrieval": "RAG_RETRIEVAL_MODE",
-                     "num_chunks": "RAG_NUM_CHUNKS", "llm": "RAG_LLM_MODEL"}
+# Promoted key -> the environment variable that wins over it, from the settings table.
+ENV_OVER_PROMOTED = {settings_lib.spec(f).promoted: settings_lib.spec(f).env
+                     for f in settings_lib.fields() if settings_lib.spec(f).promoted}
 
 
 def env_overrides() -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,9 +17,7 @@ from pathlib import Path
 import yaml
 
 from rag_assets.lib.retrieve.retriever import MODES
-from rag_assets.lib.settings import PROJECT_ROOT, Settings
-
-DEFAULT_SWEEP_PATH = PROJECT_ROOT / "data" / "sweep.yaml"
+from rag_assets.lib.settings import DEFAULT_SWEEP_PATH, Settings, env_value, llm_endpoint  # noqa: F401 (re-export)
 EXTRACTIVE = "extractive"  # the offline answerer: no LLM, no cost
 KEYS = ("chunk_size", "chunk_overlap", "embedding_model", "retrieval", "num_chunks", "llm")
 
@@ -62,13 +59,13 @@ class Sweep:
         raise KeyError(f"variant {key!r} is not in the sweep {self.path} (reload the definitions if it changed)")
 
 
-def sweep_path() -> Path:
-    return Path(os.environ.get("RAG_SWEEP_PATH") or DEFAULT_SWEEP_PATH)
+def sweep_path(settings: Settings | None = None) -> Path:
+    return settings.sweep_path if settings else Path(env_value("sweep_path"))
 
 
 def default_llm(settings: Settings) -> str:
     """RAG_LLM_MODEL (or the promoted LLM) when an OpenAI-compatible endpoint is configured, else extractive."""
-    if settings.llm_model and (settings.llm_model == EXTRACTIVE or os.environ.get("OPENAI_BASE_URL")):
+    if settings.llm_model and (settings.llm_model == EXTRACTIVE or settings.llm_endpoint):
         return settings.llm_model
     return EXTRACTIVE
 
@@ -86,7 +83,7 @@ def defaults(settings: Settings) -> dict:
 
 
 def load_sweep(path: Path | str | None = None, settings: Settings | None = None) -> Sweep:
-    path = Path(path) if path else sweep_path()
+    path = Path(path) if path else sweep_path(settings)
     if not path.is_file():
         raise FileNotFoundError(f"sweep file {path} not found (set RAG_SWEEP_PATH or ship data/sweep.yaml)")
     try:

@@ -10,8 +10,6 @@ Docs and sections are production's (same docs source); variants only add what di
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +19,8 @@ from rag_assets.lib.evaluate import pipeline as evaluate
 from rag_assets.lib.experiments import pricing
 from rag_assets.lib.evaluate.eval_data import EvalFiles
 from rag_assets.lib.retrieve.retriever import Retriever
-from rag_assets.lib.settings import Settings
-from rag_assets.lib.store import Layout, read_json, table_metadata, write_json
+from rag_assets.lib.settings import Settings, local_model_exists
+from rag_assets.lib.store import Layout, copy_file, read_json, table_metadata, write_json
 from rag_assets.lib.experiments.sweep import EXTRACTIVE, Variant
 
 SCORE_KEYS = ("value", "ci95", "n")
@@ -70,6 +68,20 @@ def variant_dir(data_dir: Path, key: str) -> Path:
     return root(data_dir) / "variants" / key
 
 
+# Production assets the experiments read, in the order they are built.
+UPSTREAM = ("docs", "sections", "eval_questions", "reference_answers")
+
+
+def missing_upstream(data_dir: Path) -> list[str]:
+    """The production assets a sweep reads that this data dir lacks (all of them on a fresh data dir)."""
+    layout, files = Layout(Path(data_dir)), EvalFiles(Layout(Path(data_dir)))
+    have = {"docs": layout.docs, "sections": layout.sections, "eval_questions": files.questions,
+            "reference_answers": files.references}
+    missing = [name for name in UPSTREAM if not have[name].exists()]
+    # Downstream of anything rebuilt is rebuilt too, so the set stays consistent.
+    return list(UPSTREAM[UPSTREAM.index(missing[0]):]) if missing else []
+
+
 def table_paths(data_dir: Path) -> dict[str, Path]:
     r = root(data_dir)
     return {
@@ -94,6 +106,9 @@ def build_chunking(settings: Settings, chunking_key: str, chunk_size: int, chunk
 
 def build_embedding(settings: Settings, embedding_key: str, chunking_key: str, model: str) -> dict:
     """Embed one chunking with one model (reusing vectors by chunk id), then sync its LanceDB table."""
+    missing = local_model_exists(model)  # before any Ray or embedding work
+    if missing:
+        raise ValueError(f"experiment embedding {embedding_key}: {missing}")
     layout = embedding_layout(settings.data_dir, embedding_key, chunking_key)
     _seed_from_production(layout, settings, model)
     stats = ingest.build_embeddings(layout, model, settings.ray_address, settings.ray_min_chunks)
@@ -107,10 +122,7 @@ def _seed_from_production(layout: EmbeddingLayout, settings: Settings, model: st
     prod = Layout(settings.data_dir).embeddings
     if layout.embeddings.exists() or not prod.exists() or table_metadata(prod).get("model") != model:
         return
-    layout.assets.mkdir(parents=True, exist_ok=True)
-    tmp = layout.embeddings.with_suffix(".seed.tmp")
-    shutil.copyfile(prod, tmp)
-    tmp.replace(layout.embeddings)
+    copy_file(prod, layout.embeddings)
 
 
 # --- one variant ------------------------------------------------------------------------------
@@ -118,18 +130,18 @@ def _seed_from_production(layout: EmbeddingLayout, settings: Settings, model: st
 
 def run_variant(settings: Settings, variant: Variant, eval_path: Path | str | None = None) -> dict:
     """Evaluate one variant on the eval set (RAG_EVAL_PATH) with its LLM and the shared, cached judge."""
-    if variant.llm != EXTRACTIVE and not os.environ.get("OPENAI_BASE_URL"):
+    if variant.llm != EXTRACTIVE and not settings.llm_endpoint:
         raise ValueError(
             f"variant {variant.key} uses llm {variant.llm!r}: set OPENAI_BASE_URL to an endpoint serving it, "
             f"or sweep llm: [{EXTRACTIVE}]"
         )
     files = EvalFiles(Layout(settings.data_dir))  # production's eval files: the same questions and references
-    questions = evaluate.load_questions(eval_path or evaluate.EvalConfig.from_env().eval_path)
+    questions = evaluate.load_questions(eval_path or settings.eval_path)
     references = None
     if files.references.exists():  # written by the judge LLM for rows without one (online only)
         references = {r["question"]: r["reference_answer"] for r in read_json(files.references)["rows"] if r["reference_answer"]}
     generator = evaluate.make_generator(variant.llm)
-    judge = evaluate.make_judge(files.judge_cache)  # one cache across variants, runs and production
+    judge = evaluate.make_judge(files.judge_cache, settings.judge_model)  # one cache: variants, runs, production
     return evaluate_variant(settings, variant, questions, generator, judge, references)
 
 

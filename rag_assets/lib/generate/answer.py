@@ -17,7 +17,7 @@ import numpy as np
 from rag_assets.lib.ingest import embed
 from rag_assets.lib.generate.llm import ChatClient, LLMError, approx_tokens, trim_to_tokens
 from rag_assets.lib.retrieve.retriever import Hit
-from rag_assets.lib.settings import Settings
+from rag_assets.lib.settings import Settings, llm_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def make_generator(model: str | None = None):
     """The LLM generator when OPENAI_BASE_URL is set (model: the argument, else RAG_LLM_MODEL or the promoted
     variant's llm), else extractive."""
     model = model or Settings.from_env().llm_model
-    if model == ExtractiveGenerator.name or not os.environ.get("OPENAI_BASE_URL"):
+    if model == ExtractiveGenerator.name or not llm_endpoint():
         if model and model != ExtractiveGenerator.name:
             log.warning("OPENAI_BASE_URL is not set: answering %s offline with the extractive answerer", model)
         return ExtractiveGenerator()

@@ -80,10 +80,6 @@ class RetryPolicy:
         return min(wait, self.max_backoff_s)
 
 
-def online() -> bool:
-    return bool(os.environ.get("OPENAI_BASE_URL"))
-
-
 class ChatClient:
     """Chat completions through the `openai` client, whose own retries are off so that ours apply."""
 

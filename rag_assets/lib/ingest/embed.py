@@ -207,8 +207,3 @@ def _node_cpus() -> int:
 
 def model_dimension(model_name: str) -> int:
     return int(cached_model(model_name).get_sentence_embedding_dimension())
-
-
-def offline_env() -> None:
-    """Never reach a model hub for the bundled model."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -26,7 +26,6 @@ from rag_assets.lib.ingest.sections import PARSER_VERSION, Section, split_sectio
 from rag_assets.lib.settings import Settings
 from rag_assets.lib.store import Layout, read_table, table_metadata, write_table
 
-DOC_COLUMNS = ["doc_id", "url", "title", "format", "content_hash", "size"]
 # In-process embedding goes in slices of this many chunks, each saved to the vector cache as it
 # finishes, so a killed run loses at most one slice.
 EMBED_SLICE = 256
