@@ -16,7 +16,7 @@ import numpy as np
 
 from rag_assets.lib.ingest import embed
 from rag_assets.lib.generate.llm import ChatClient, LLMError, approx_tokens, trim_to_tokens
-from rag_assets.lib.retrieve.retriever import Hit
+from rag_assets.lib.retrieve.retriever import Hit, clean_query
 from rag_assets.lib.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ class LLMGenerator:
 
     def answer(self, question: str, hits: Sequence[Hit]) -> dict:
         started = time.perf_counter()
+        question = clean_query(question)
         try:
             context, used = self.build_context(question, hits)
             messages = [
@@ -131,6 +132,7 @@ class ExtractiveGenerator:
 
     def answer(self, question: str, hits: Sequence[Hit]) -> dict:
         started = time.perf_counter()
+        question = clean_query(question)
         candidates = list(dict.fromkeys((s, h.source) for h in hits for s in sentences(h.text)))
         if not candidates:
             return result(None, self.name, started, error="no sentences in the retrieved context")
