@@ -51,8 +51,11 @@ def judgement_for(user: str) -> tuple[int, str]:
 
 
 class OpenAICompatibleServer:
-    def __init__(self, models=("test-llm", "test-judge"), max_model_len: int = 4096):
+    def __init__(self, models=("test-llm", "test-judge"), max_model_len: int = 4096, vary_answers: bool = False):
         self.models, self.max_model_len = list(models), max_model_len
+        # Like a real server at temperature 0 under concurrent load (vLLM batching): the same prompt does not
+        # always get the same answer. Each answer then ends with its request number.
+        self.vary_answers = vary_answers
         self.requests: list[dict] = []
         self.faults: list[Fault] = []
         self.lock, self.stop = threading.Lock(), threading.Event()
@@ -154,6 +157,8 @@ def _handler(server: OpenAICompatibleServer):
                 text = f"{score}\n{why}"
             else:
                 text = answer_for(user)
+                if server.vary_answers:
+                    text += f" (answer {len(server.requests)})"
             prompt_tokens = sum(len(m["content"].split()) for m in messages)
             self._send(200, {
                 "id": "cmpl-test", "object": "chat.completion", "created": 0, "model": body["model"],

@@ -78,3 +78,22 @@ def test_cli_ask_and_search_with_raw_latin1_bytes_in_argv(built_index):
     assert b"Traceback" not in proc.stderr
     out = json.loads(proc.stdout)
     assert any(s.startswith("https://docs.python.org/3.11/library/csv.html") for s in out["retrieved_sources"])
+
+
+def test_identical_prompts_reuse_the_cached_answer(openai_server, tmp_path):
+    from rag_assets.lib.evaluate.judge import JudgeCache
+
+    openai_server.vary_answers = True  # the server never answers the same prompt the same way twice
+    cache = JudgeCache(tmp_path / "cache.sqlite")
+    first = make_generator(cache=cache).answer("How do I read a CSV file?", HITS)
+    again = make_generator(cache=cache).answer("How do I read a CSV file?", HITS)
+    assert openai_server.count("generate") == 1
+    assert again["answer"] == first["answer"] and again["answer_cached"] and not first["answer_cached"]
+    assert (again["prompt_tokens"], again["latency_s"]) == (first["prompt_tokens"], first["latency_s"])
+    fresh = make_generator().answer("How do I read a CSV file?", HITS)  # no cache: asked again, answered otherwise
+    assert openai_server.count("generate") == 2 and fresh["answer"] != first["answer"]
+    other = make_generator(cache=cache).answer("How do I read a CSV file quickly?", HITS)
+    assert openai_server.count("generate") == 3 and not other["answer_cached"]
+    openai_server.add_fault("generate", match="TSV", body=HTML_PAGE, times=2)
+    assert make_generator(cache=cache).answer("And a TSV file?", HITS)["failed"]
+    assert not make_generator(cache=cache).answer("And a TSV file?", HITS).get("answer_cached")  # failures not kept

@@ -96,6 +96,7 @@ class ResponsesConfig(dg.Config):
     retrieval_mode: Optional[str] = None  # default RAG_RETRIEVAL_MODE, then hybrid
     num_chunks: Optional[int] = None  # default RAG_NUM_CHUNKS, then 5
     llm_model: Optional[str] = None  # default RAG_LLM_MODEL (used only with OPENAI_BASE_URL)
+    reuse_answers: bool = True  # an identical prompt reuses its cached LLM answer (False: ask the LLM again)
 
 
 @dg.asset(group_name=GROUP, deps=[eval_questions, "vector_index", "lexical_index"], kinds={"lancedb", *LLM_KINDS})
@@ -104,7 +105,8 @@ def responses(config: ResponsesConfig, rag: RagSettings) -> dg.MaterializeResult
     layout, files = rag.layout(), EvalFiles(rag.layout())
     cfg = EvalConfig.from_env(retrieval_mode=config.retrieval_mode, num_chunks=config.num_chunks)
     questions = read_json(files.questions)["rows"]
-    retriever, generator = Retriever.from_layout(layout), make_generator(config.llm_model)
+    cache = JudgeCache(files.judge_cache) if config.reuse_answers else None
+    retriever, generator = Retriever.from_layout(layout), make_generator(config.llm_model, cache=cache)
     rows = generate_responses(retriever, questions, generator, cfg.retrieval_mode, cfg.num_chunks)
     gold = generate_gold_responses(questions, gold_texts(layout, questions), generator)
     write_json(files.responses, {

@@ -20,6 +20,7 @@ from rag_assets.lib.ingest import embed, stages as ingest
 from rag_assets.lib.evaluate import pipeline as evaluate
 from rag_assets.lib.experiments import pricing
 from rag_assets.lib.evaluate.eval_data import EvalFiles
+from rag_assets.lib.evaluate.judge import JudgeCache
 from rag_assets.lib.evaluate.metrics import percentiles, summarize as metrics_summarize
 from rag_assets.lib.retrieve.retriever import Retriever
 from rag_assets.lib.settings import Settings
@@ -130,8 +131,9 @@ def run_variant(settings: Settings, variant: Variant, eval_path: Path | str | No
     references = None
     if files.references.exists():  # written by the judge LLM for rows without one (online only)
         references = {r["question"]: r["reference_answer"] for r in read_json(files.references)["rows"] if r["reference_answer"]}
-    generator = evaluate.make_generator(variant.llm)
-    judge = evaluate.make_judge(files.judge_cache)  # one cache across variants, runs and production
+    # One cache across variants, runs and production: identical prompts reuse answers, identical answers judgements.
+    generator = evaluate.make_generator(variant.llm, cache=JudgeCache(files.judge_cache))
+    judge = evaluate.make_judge(files.judge_cache)
     return evaluate_variant(settings, variant, questions, generator, judge, references)
 
 
