@@ -107,6 +107,15 @@ def test_a_sweep_over_num_chunks_and_retrieval_embeds_once(run, env):
     assert len(_materializations(run.instance, "experiment_chunks")) == 1
     results = _materializations(run.instance, "experiment_results")
     assert sorted(r.partition_key for r in results) == sorted(v.key for v in run.sweep.variants)
+    # Numbers are float/int metadata, so the Plots tab charts them across materializations.
+    md = results[0].asset_materialization.metadata
+    for key in ("retrieval_score_value", "retrieval_score_ci_low", "quality_score_value", "quality_for_ranking_value",
+                "latency_p50_s", "latency_p95_s", "cost_per_query"):
+        assert isinstance(md[key], dg.FloatMetadataValue), key
+    for key in ("questions", "failed", "num_chunks", "judge_calls"):
+        assert isinstance(md[key], dg.IntMetadataValue), key
+    assert isinstance(run.metadata["paired_p_value"], dg.FloatMetadataValue)
+    assert isinstance(run.metadata["best_quality_score_value"], dg.FloatMetadataValue)
     assert run.metadata["embedding_runs"].value == 1
 
     # Evaluating a variant again neither re-embeds nor re-judges: the judge cache is shared across runs.

@@ -114,6 +114,10 @@ def test_wilson_interval_is_never_zero_width_at_0_or_1():
     low, high = metrics.wilson_ci(50, 100)
     assert low == pytest.approx(0.4038, abs=1e-3) and high == pytest.approx(0.5962, abs=1e-3)
     assert metrics.wilson_ci(0, 0) == [None, None]
+    for n in range(1, 60):  # the interval always holds the proportion, even after rounding
+        for k in (0, n // 3, n):
+            low, high = metrics.wilson_ci(k, n)
+            assert low <= k / n <= high
     # summarize picks Wilson for 0/1 outcomes: all hits is not "certainly 1.0".
     s = metrics.summarize([1.0] * 12, binary=True)
     assert s["value"] == 1.0 and s["ci95"][0] < 0.8 and s["ci95"][1] == 1.0

@@ -137,7 +137,8 @@ def wilson_ci(successes: int, n: int, z: float = 1.959964) -> list:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return [max(0.0, centre - half), min(1.0, centre + half)]
+    # The interval holds p exactly; rounding would put 1.0 a hair above 0.9999999999999999 at p = 1.
+    return [max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))]
 
 
 EXACT_PERMUTATION_MAX_N = 16  # 2**16 sign patterns: enumerate them all; above, sample n_boot of them

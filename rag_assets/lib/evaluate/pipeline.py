@@ -216,7 +216,7 @@ def write_reference_answers(questions: Sequence[dict], gold_texts: dict[str, str
             if writer is None:
                 skipped.append({"question": q["question"], "reason": "offline: no judge LLM"})
             elif not text:
-                skipped.append({"question": q["question"], "reason": f"gold section {q['source']!r} not indexed"})
+                skipped.append({"question": q["question"], "reason": f"gold page of {q['source']!r} is not in the docs"})
             else:
                 key = [REFERENCE_PROMPT_VERSION, SYSTEM_PROMPT, q["question"], text]
                 cached = cache.get_completion(model, key) if cache else None

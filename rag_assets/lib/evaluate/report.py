@@ -182,8 +182,8 @@ def plot(report: dict, path: Path) -> Path:
             names.append(f"{name}\n(n={s['n'] if s else 0})")
             values.append(v if v is not None else math.nan)
             low, high = (s or {}).get("ci95") or [None, None]
-            errs[0].append(v - low if v is not None and low is not None else 0)
-            errs[1].append(high - v if v is not None and high is not None else 0)
+            errs[0].append(max(0.0, v - low) if v is not None and low is not None else 0)
+            errs[1].append(max(0.0, high - v) if v is not None and high is not None else 0)
         ax.bar(range(len(values)), values, yerr=errs, capsize=4, color="#4c72b0")
         ax.set_xticks(range(len(values)), names, rotation=45, ha="right", fontsize=8)
         ax.set_ylim(*ylim)
