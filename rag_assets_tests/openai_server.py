@@ -2,7 +2,8 @@
 
 Deterministic: an answer is the start of the context it was given; a judgement scores the share of the
 reference's words that the answer contains. Faults are scripted per request (429 with Retry-After, 500,
-a response slower than the client timeout, unparseable judge output) and every request is recorded.
+a response slower than the client timeout, unparseable judge output, a raw non-JSON body such as an HTML
+page with status 200) and every request is recorded.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class Fault:
     retry_after: str | None = None
     delay_s: float = 0.0
     text: str | None = None  # replaces the completion (e.g. an unparseable judgement)
+    body: str | None = None  # replaces the whole HTTP body (e.g. a proxy's HTML page answered with 200)
+    content_type: str = "text/html; charset=utf-8"  # of `body`
 
 
 def answer_for(user: str) -> str:
@@ -48,8 +51,11 @@ def judgement_for(user: str) -> tuple[int, str]:
 
 
 class OpenAICompatibleServer:
-    def __init__(self, models=("test-llm", "test-judge"), max_model_len: int = 4096):
+    def __init__(self, models=("test-llm", "test-judge"), max_model_len: int = 4096, vary_answers: bool = False):
         self.models, self.max_model_len = list(models), max_model_len
+        # Like a real server at temperature 0 under concurrent load (vLLM batching): the same prompt does not
+        # always get the same answer. Each answer then ends with its request number.
+        self.vary_answers = vary_answers
         self.requests: list[dict] = []
         self.faults: list[Fault] = []
         self.lock, self.stop = threading.Lock(), threading.Event()
@@ -104,6 +110,14 @@ def _handler(server: OpenAICompatibleServer):
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout test)
 
+        def _send_raw(self, status: int, body: str, content_type: str) -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         def do_GET(self):
             if self.path.rstrip("/") != "/v1/models":
                 return self._send(404, {"error": {"message": "not found"}})
@@ -131,6 +145,8 @@ def _handler(server: OpenAICompatibleServer):
                 return self._send(404, {"error": {"message": f"model {body.get('model')} not found"}})
             if fault and fault.delay_s:
                 server.stop.wait(fault.delay_s)
+            if fault and fault.body is not None:
+                return self._send_raw(fault.status, fault.body, fault.content_type)
             if fault and fault.status != 200:
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
                 return self._send(fault.status, {"error": {"message": f"scripted {fault.status}"}}, headers)
@@ -141,6 +157,8 @@ def _handler(server: OpenAICompatibleServer):
                 text = f"{score}\n{why}"
             else:
                 text = answer_for(user)
+                if server.vary_answers:
+                    text += f" (answer {len(server.requests)})"
             prompt_tokens = sum(len(m["content"].split()) for m in messages)
             self._send(200, {
                 "id": "cmpl-test", "object": "chat.completion", "created": 0, "model": body["model"],

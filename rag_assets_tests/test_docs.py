@@ -73,7 +73,7 @@ def test_utf16_and_bom_files_are_read_as_text(tmp_path):
 def test_binary_undecodable_and_empty_files_are_skipped_with_reasons(tmp_path):
     write(tmp_path / "ok.md", "# Fine\n\nbody\n")
     write(tmp_path / "image.html", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
-    write(tmp_path / "latin1.md", "caf\xe9 au lait".encode("latin-1"))
+    write(tmp_path / "noise.html", bytes(range(1, 256)) * 4)  # control bytes: no text encoding fits
     write(tmp_path / "empty.html", "")
     write(tmp_path / "blank.md", "  \n\t\n")
     result = load_documents(tmp_path, BASE)
@@ -83,8 +83,42 @@ def test_binary_undecodable_and_empty_files_are_skipped_with_reasons(tmp_path):
         "blank.md": "empty",
         "empty.html": "empty",
         "image.html": "binary content",
-        "latin1.md": "not valid UTF-8 (byte 3)",
+        "noise.html": "not UTF-8, and no other text encoding detected",
     }
+    assert all(set(s) == {"path", "reason"} for s in result.skipped)
+
+
+JA = "日本語のドキュメントです。このモジュールはファイルを読み書きします。"
+RU = "Добро пожаловать в документацию. Этот модуль читает и пишет файлы CSV."
+
+
+def html_page(body: str, head: str = "") -> str:
+    return f"<!DOCTYPE html><html><head>{head}<title>T</title></head><body><section id='s'><p>{body}</p></section></body></html>"
+
+
+def test_non_utf8_pages_are_decoded_by_declared_charset_else_detected(tmp_path):
+    # Declared: a Latin-1 label means windows-1252 (browsers do the same), so the euro sign survives.
+    write(tmp_path / "latin1.html", html_page("Caf\xe9 cr\xe8me \u20ac5", '<meta charset="ISO-8859-1">').encode("cp1252"))
+    write(tmp_path / "sjis.html", html_page(JA, '<meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS">')
+          .encode("shift_jis"))
+    write(tmp_path / "xml.html", ('<?xml version="1.0" encoding="iso-8859-15"?>' + html_page("prix \u20ac")).encode("iso-8859-15"))
+    # A page that declares UTF-8 but is not: detected instead of skipped.
+    write(tmp_path / "liar.html", html_page("na\xefve caf\xe9 r\xe9sum\xe9 " * 5, '<meta charset="utf-8">').encode("latin-1"))
+    # Nothing declared: detected.
+    write(tmp_path / "koi8.html", html_page(RU).encode("koi8-r"))
+    write(tmp_path / "cp1251.md", f"# Модуль\n\n{RU}\n".encode("cp1251"))
+    write(tmp_path / "latin1.md", "caf\xe9 au lait".encode("latin-1"))
+    result = load_documents(tmp_path, BASE)
+    assert result.skipped == []
+    docs = {d.doc_id: d.content for d in result.documents}
+    assert "Café crème €5" in docs["latin1.html"]
+    assert JA in docs["sjis.html"]
+    assert "prix €" in docs["xml.html"]
+    assert "naïve café résumé" in docs["liar.html"]
+    assert RU in docs["koi8.html"]
+    assert docs["cp1251.md"].startswith("# Модуль") and RU in docs["cp1251.md"]
+    assert docs["latin1.md"] == "café au lait"
+    assert {d.doc_id: d.title for d in result.documents}["cp1251.md"] == "Модуль"
 
 
 def test_jsonl_rows_become_documents_and_bad_rows_are_listed_with_line_numbers(tmp_path):

@@ -15,6 +15,9 @@ def test_online_evaluation_end_to_end(copy_built_index, openai_server, tmp_path,
     # One question with its own reference keeps failing with 500s (its reference needs no LLM).
     failing = next(q["question"] for q in questions if q.get("reference_answer"))
     openai_server.add_fault("generate", match=failing, times=1000, status=500)
+    # The same prompt gets a different answer each time (a real server under load): only reusing answers
+    # keeps the judge cache valid when nothing changed.
+    openai_server.vary_answers = True
     rag = rag_settings(docs_dir, data_dir)
 
     result = materialize_evaluation(rag)
@@ -47,12 +50,15 @@ def test_online_evaluation_end_to_end(copy_built_index, openai_server, tmp_path,
     assert report["config"]["generator"] == "test-llm" and report["config"]["judge_prompt_version"]
     assert report["worst_questions"][0]["question"] == failing
 
-    # Nothing changed: answering again is allowed, judging again is not.
+    # Nothing changed: answers are reused (only the failed question is asked again), nothing is judged again.
     judge_calls, generate_calls = openai_server.count("judge"), openai_server.count("generate")
+    failed_calls = openai_server.count("generate", failing)
     again = materialize_evaluation(rag, selection=DOWNSTREAM_OF_RESPONSES)
     assert again.success
-    assert openai_server.count("generate") > generate_calls
+    assert openai_server.count("generate") - generate_calls == openai_server.count("generate", failing) - failed_calls > 0
     assert openai_server.count("judge") == judge_calls
+    rerun = {r["question"]: r for r in read_json(files.responses)["rows"]}
+    assert all(r["answer_cached"] and r["answer"] == rows[q]["answer"] for q, r in rerun.items() if q != failing)
     quality = read_json(files.quality)
     assert quality["overall"]["judge_calls"] == 0 and quality["overall"]["cached"] == 3
     assert read_json(files.report)["quality_score"] == q

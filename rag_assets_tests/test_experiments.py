@@ -14,6 +14,7 @@ from rag_assets.cli import main
 from rag_assets.defs.experiments.assets import build_experiment_assets, materialize_sweep, promote_variant
 from rag_assets.defs.resources import RagSettings
 from rag_assets.lib.experiments import comparison, promotion, variants as ex
+from rag_assets.lib.evaluate.metrics import paired_test
 from rag_assets.lib.experiments import pricing
 from rag_assets.lib.ingest import refresh
 from rag_assets.lib.settings import Settings
@@ -46,7 +47,7 @@ SWEEP = "chunk_size: [400]\nchunk_overlap: [40]\nretrieval: [semantic, hybrid]\n
 ROW_KEYS = {
     "variant", "chunk_size", "chunk_overlap", "embedding_model", "retrieval", "num_chunks", "llm",
     "retrieval_score", "quality_score", "metrics", "prompt_tokens_per_query", "completion_tokens_per_query",
-    "cost_per_query", "latency_per_query",
+    "cost_per_query", "latency_p50_s", "latency_p95_s", "quality_for_ranking", "failed",
 }
 ENV = ("OPENAI_BASE_URL", "RAG_LLM_MODEL", "RAG_JUDGE_MODEL", "RAG_CHUNK_SIZE", "RAG_CHUNK_OVERLAP",
        "RAG_EMBEDDING_MODEL", "RAG_RETRIEVAL_MODE", "RAG_NUM_CHUNKS", "RAG_SWEEP_PATH")
@@ -108,6 +109,15 @@ def test_a_sweep_over_num_chunks_and_retrieval_embeds_once(run, env):
     assert len(_materializations(run.instance, "experiment_chunks")) == 1
     results = _materializations(run.instance, "experiment_results")
     assert sorted(r.partition_key for r in results) == sorted(v.key for v in run.sweep.variants)
+    # Numbers are float/int metadata, so the Plots tab charts them across materializations.
+    md = results[0].asset_materialization.metadata
+    for key in ("retrieval_score_value", "retrieval_score_ci_low", "quality_score_value", "quality_for_ranking_value",
+                "latency_p50_s", "latency_p95_s", "cost_per_query"):
+        assert isinstance(md[key], dg.FloatMetadataValue), key
+    for key in ("questions", "failed", "num_chunks", "judge_calls"):
+        assert isinstance(md[key], dg.IntMetadataValue), key
+    assert isinstance(run.metadata["paired_p_value"], dg.FloatMetadataValue)
+    assert isinstance(run.metadata["best_quality_score_value"], dg.FloatMetadataValue)
     assert run.metadata["embedding_runs"].value == 1
 
     # Evaluating a variant again neither re-embeds nor re-judges: the judge cache is shared across runs.
@@ -129,19 +139,31 @@ def test_table_json_csv_plots_and_the_best_variant(run):
             assert set(s) == {"value", "ci95", "n"} and s["n"] == len(QUESTIONS)
             assert s["ci95"][0] <= s["value"] <= s["ci95"][1]
         assert {"hit@1", "recall@5", "mrr", "ndcg@5", "section_hit@5"} <= set(r["metrics"])
-        assert r["cost_per_query"] == 0.0 and r["prompt_tokens_per_query"] == 0 and r["latency_per_query"] > 0
+        assert r["cost_per_query"] == 0.0 and r["prompt_tokens_per_query"] == 0
+        assert 0 < r["latency_p50_s"] <= r["latency_p95_s"]  # per query, from each question's own times
+        assert r["retrieval_score"]["ci95"][1] - r["retrieval_score"]["ci95"][0] > 0  # Wilson: never zero-width
     # More chunks of the same ranking can only add hits.
     by = {(r["retrieval"], r["num_chunks"]): r["retrieval_score"]["value"] for r in rows}
     assert by[("semantic", 4)] >= by[("semantic", 2)] and by[("hybrid", 4)] >= by[("hybrid", 2)]
 
-    # The best: highest quality_score, ties by retrieval_score; its lead beats the CIs iff they do not overlap.
-    ranked = sorted(rows, key=lambda r: (-r["quality_score"]["value"], -r["retrieval_score"]["value"], r["variant"]))
+    # The best: highest quality (failed or unscored answers count as 1), ties by retrieval_score; whether it
+    # beats the runner-up is a paired test on the per-question scores kept in each variant's responses.json.
+    ranked = sorted(rows, key=lambda r: (-r["quality_for_ranking"]["value"], -r["retrieval_score"]["value"], r["variant"]))
     best, second = ranked[0], ranked[1]
     assert table["best"]["variant"] == best["variant"] == rows[0]["variant"]
     metric = table["best"]["decided_by"]
-    assert table["best"]["lead_exceeds_ci"] == (best[metric]["ci95"][0] > second[metric]["ci95"][1])
+    field = {"quality_score": "quality_for_ranking", "retrieval_score": "retrieval_hit"}[metric]
+    per_q = [{r["question"]: r[field] for r in json.loads((ex.variant_dir(run.data_dir, v["variant"]) /
+                                                            "responses.json").read_text())} for v in (best, second)]
+    assert set(per_q[0]) == set(per_q[1]) == {q for q, _, _ in QUESTIONS}
+    expected = paired_test([per_q[0][q] for q in per_q[0]], [per_q[1][q] for q in per_q[0]])
+    paired = table["best"]["paired"]
+    assert (paired["n"], paired["diff"], paired["p_value"]) == (expected["n"], expected["diff"], expected["p_value"])
+    assert table["best"]["beats_runner_up"] == expected["a_better"]
     assert run.metadata["best_variant"].value == best["variant"]
+    assert run.metadata["beats_runner_up"].value == expected["a_better"]
     assert best["variant"] in run.metadata["table"].value and "Rule:" in run.metadata["table"].value
+    assert "paired" in run.metadata["table"].value or not table["best"]["lead"]
 
     with open(run.data_dir / "experiments" / "experiments_table.csv") as f:
         lines = list(csv.DictReader(f))
@@ -153,19 +175,74 @@ def test_table_json_csv_plots_and_the_best_variant(run):
     assert run.metadata["plot_num_chunks"].value.startswith("![plot_num_chunks](data:image/png;base64,")
 
 
-def test_choose_best_rule_and_ci_overlap():
-    def row(name, quality, q_ci, retrieval, r_ci):
-        return {"variant": name, "quality_score": {"value": quality, "ci95": q_ci, "n": 9},
-                "retrieval_score": {"value": retrieval, "ci95": r_ci, "n": 9}}
+def _row(name, quality, retrieval, ranking=None):
+    score = lambda v: {"value": v, "ci95": [v, v] if v is not None else [None, None], "n": 9}  # noqa: E731
+    return {"variant": name, "quality_score": score(quality), "retrieval_score": score(retrieval),
+            "quality_for_ranking": score(quality if ranking is None else ranking)}
 
-    clear = comparison.choose_best([row("a", 3.0, [2.5, 3.5], 0.9, [0.8, 1.0]), row("b", 4.5, [4.0, 5.0], 0.1, [0, 0.2])])
-    assert (clear["variant"], clear["runner_up"], clear["decided_by"], clear["lead_exceeds_ci"]) == ("b", "a", "quality_score", True)
-    tie = comparison.choose_best([row("a", 4.0, [3, 5], 0.5, [0.4, 0.6]), row("b", 4.0, [3, 5], 0.6, [0.5, 0.7])])
-    assert (tie["variant"], tie["decided_by"], tie["lead_exceeds_ci"], tie["lead"]) == ("b", "retrieval_score", False, 0.1)
-    unscored = comparison.choose_best([row("a", None, None, 1.0, [1, 1]), row("b", 1.0, [1, 1], 0.0, [0, 0])])
+
+def _scores(quality: list, hits: list | None = None) -> dict:
+    hits = hits or [1.0] * len(quality)
+    return {f"q{i}": {"question": f"q{i}", "quality_for_ranking": s, "retrieval_hit": h}
+            for i, (s, h) in enumerate(zip(quality, hits))}
+
+
+def test_choose_best_beats_only_by_a_paired_test():
+    rows = [_row("a", 3.0, 0.9), _row("b", 4.0, 0.1)]
+    # b is one point better on each of 8 questions: a clear win (exact sign-flip p = 2/256).
+    clear = comparison.choose_best(rows, {"a": _scores([3.0] * 8), "b": _scores([4.0] * 8)})
+    assert (clear["variant"], clear["runner_up"], clear["decided_by"], clear["lead"]) == ("b", "a", "quality_score", 1.0)
+    assert clear["beats_runner_up"] is True and clear["paired"]["p_value"] == pytest.approx(2 / 256)
+    assert "a clear win" in comparison.best_sentence(clear) and "paired on 8 questions" in comparison.best_sentence(clear)
+    # Same means, but b wins some questions and loses others: no verdict, whatever the marginal CIs say.
+    noisy = comparison.choose_best(rows, {"a": _scores([3, 3, 3, 3, 3, 3, 3, 3]), "b": _scores([5, 1, 5, 5, 1, 5, 5, 5])})
+    assert noisy["variant"] == "b" and noisy["beats_runner_up"] is False
+    assert "not a clear win" in comparison.best_sentence(noisy)
+    # Two questions are never enough, and without per-question scores there is no verdict at all.
+    assert comparison.choose_best(rows, {"a": _scores([3, 3]), "b": _scores([4, 4])})["beats_runner_up"] is False
+    blind = comparison.choose_best(rows)
+    assert blind["paired"] is None and blind["beats_runner_up"] is False
+    assert "no per-question scores" in comparison.best_sentence(blind)
+
+
+def test_choose_best_ties_on_quality_go_to_retrieval_and_unscored_rank_last():
+    tie = comparison.choose_best([_row("a", 4.0, 0.5), _row("b", 4.0, 0.6)],
+                                 {"a": _scores([4.0] * 6, [1, 0, 1, 0, 1, 0]), "b": _scores([4.0] * 6, [1, 1, 1, 0, 1, 0])})
+    assert (tie["variant"], tie["decided_by"], tie["lead"]) == ("b", "retrieval_score", 0.1)
+    assert tie["paired"]["metric"] == "retrieval_score" and tie["paired"]["n"] == 6 and not tie["beats_runner_up"]
+    unscored = comparison.choose_best([_row("a", None, 1.0), _row("b", 1.0, 0.0)])
     assert unscored["variant"] == "b"
     with pytest.raises(ValueError, match="no evaluated variants"):
         comparison.choose_best([])
+
+
+def test_failed_answers_never_make_a_variant_look_better():
+    # b answers only the two easy questions (5 each) and fails four; a answers all six with 4.
+    # Over scored answers b looks best (5.0 vs 4.0); counting each failure as 1, a is.
+    a_q, b_q = [4.0] * 6, [5.0, 5.0] + [None] * 4
+    a_status, b_status = ["scored"] * 6, ["scored"] * 2 + ["missing"] * 4
+    ranking = {}
+    for name, qs, st in (("a", a_q, a_status), ("b", b_q, b_status)):
+        ranking[name] = [ex.quality_for_ranking({"score": s, "status": t}) for s, t in zip(qs, st)]
+    assert ranking["b"] == [5.0, 5.0, 1.0, 1.0, 1.0, 1.0]
+    assert ex.quality_for_ranking({"score": None, "status": "no_reference"}) is None
+    rows = [_row("a", 4.0, 1.0, ranking=4.0), _row("b", 5.0, 1.0, ranking=sum(ranking["b"]) / 6)]
+    best = comparison.choose_best(rows, {"a": _scores(ranking["a"]), "b": _scores(ranking["b"])})
+    assert best["variant"] == "a" and best["runner_up"] == "b"
+
+
+def test_summarize_reports_per_query_latency_percentiles_and_ranking_quality():
+    (variant,) = parse_sweep({"chunk_size": [400], "chunk_overlap": [40]}, Settings.from_env()).variants
+    responses = [{"question": f"q{i}", "query_latency_s": t, "failed": i == 0, "prompt_tokens": 0,
+                  "completion_tokens": 0} for i, t in enumerate([0.1, 0.2, 0.3, 0.4, 2.0])]
+    retrieval = {"retrieval_score": {"value": 0.8, "ci95": [0.4, 0.96], "n": 5}, "metrics": {},
+                 "per_question": [{"hit": 1.0}] * 5}
+    per_q = [{"score": None, "status": "missing"}] + [{"score": 4.0, "status": "scored"}] * 4
+    quality = {"quality_score": {"value": 4.0, "ci95": [4.0, 4.0], "n": 4, "missing": 1}, "per_question": per_q}
+    row = ex.summarize(variant, responses, retrieval, quality, seconds=0.5, generator="extractive", judge="offline")
+    assert row["latency_p50_s"] == 0.3 and row["latency_p95_s"] == pytest.approx(1.68)  # not 0.5 s / 5 questions
+    assert row["quality_score"]["value"] == 4.0 and row["quality_for_ranking"]["value"] == pytest.approx(17 / 5)
+    assert row["failed"] == 1 and row["quality_missing"] == 1
 
 
 def test_promotion_changes_settings_and_makes_production_stale(run, env, tmp_path):

@@ -103,6 +103,8 @@ def test_small_markdown_corpus_gets_a_flat_scan_and_searches_in_every_mode(tmp_p
     assert md["docs"]["dagster/row_count"] == 1
     assert md["docs"]["skipped_count"] == 2
     assert "logo.md" in md["docs"]["skipped"] and "binary content" in md["docs"]["skipped"]
+    assert md["docs"]["skipped_files"] == [{"path": "empty.md", "reason": "empty"},
+                                           {"path": "logo.md", "reason": "binary content"}]
     assert md["vector_index"]["index_type"] == "flat"
     assert md["embeddings"]["method"].startswith("in-process")  # 4 chunks: not worth Ray
     retriever = Retriever.open(data_dir)

@@ -75,7 +75,9 @@ def test_score_retrieval_shapes_and_empty_gold():
     assert out["retrieval_score"]["value"] == pytest.approx(2 / 3)
     assert out["retrieval_score"]["n"] == 3
     # The empty-gold question counts in retrieval_score only.
-    assert out["metrics"]["hit@1"] == {"value": 0.5, "ci95": [0.0, 1.0], "n": 2}
+    assert out["metrics"]["hit@1"] == {"value": 0.5, "ci95": metrics.wilson_ci(1, 2), "n": 2}  # binary: Wilson
+    assert out["retrieval_score"]["ci95"] == metrics.wilson_ci(2, 3)
+    assert out["metrics"]["mrr"]["ci95"] == metrics.bootstrap_ci([1.0, 0.5])  # not binary: bootstrap
     assert out["metrics"]["hit@2"]["value"] == 1.0
     assert out["metrics"]["mrr"]["value"] == pytest.approx((1 + 0.5) / 2)
     assert out["metrics"]["section_hit@2"]["value"] == 0.5
@@ -104,3 +106,53 @@ def test_summarize_leaves_out_missing_values():
     s = metrics.summarize([4.0, None, 2.0])
     assert s["value"] == 3.0 and s["n"] == 2
     assert metrics.summarize([]) == {"value": None, "ci95": [None, None], "n": 0}
+
+
+def test_wilson_interval_is_never_zero_width_at_0_or_1():
+    assert metrics.wilson_ci(12, 12)[1] == 1.0 and 0.7 < metrics.wilson_ci(12, 12)[0] < 0.8
+    assert metrics.wilson_ci(0, 12)[0] == 0.0 and 0.2 < metrics.wilson_ci(0, 12)[1] < 0.3
+    low, high = metrics.wilson_ci(50, 100)
+    assert low == pytest.approx(0.4038, abs=1e-3) and high == pytest.approx(0.5962, abs=1e-3)
+    assert metrics.wilson_ci(0, 0) == [None, None]
+    for n in range(1, 60):  # the interval always holds the proportion, even after rounding
+        for k in (0, n // 3, n):
+            low, high = metrics.wilson_ci(k, n)
+            assert low <= k / n <= high
+    # summarize picks Wilson for 0/1 outcomes: all hits is not "certainly 1.0".
+    s = metrics.summarize([1.0] * 12, binary=True)
+    assert s["value"] == 1.0 and s["ci95"][0] < 0.8 and s["ci95"][1] == 1.0
+    assert metrics.summarize([1.0] * 12)["ci95"] == [1.0, 1.0]  # what the bootstrap says
+    with pytest.raises(ValueError, match="0/1"):
+        metrics.summarize([0.5], binary=True)
+    assert metrics.is_binary_metric("hit@5") and metrics.is_binary_metric("section_hit@1")
+    assert not metrics.is_binary_metric("mrr") and not metrics.is_binary_metric("section_ndcg@5")
+
+
+def test_paired_test_needs_pairs_and_a_consistent_difference():
+    # Two questions both won by a: the exact sign-flip p-value is 0.5, so no verdict.
+    two = metrics.paired_test([5.0, 5.0], [4.0, 4.0])
+    assert two["n"] == 2 and two["diff"] == 1.0 and two["p_value"] == 0.5 and not two["a_better"]
+    one = metrics.paired_test([5.0], [1.0])
+    assert one["n"] == 1 and not one["a_better"] and not one["b_better"]
+    six = metrics.paired_test([5.0] * 6, [4.0] * 6)
+    assert six["p_value"] == pytest.approx(2 / 64) and six["a_better"] and not six["b_better"]
+    flipped = metrics.paired_test([4.0] * 6, [5.0] * 6)
+    assert flipped["b_better"] and not flipped["a_better"]
+    mixed = metrics.paired_test([1, 0, 1, 0, 1, 0], [0, 1, 0, 1, 0, 1])
+    assert mixed["p_value"] == 1.0 and not mixed["a_better"] and not mixed["b_better"]
+    gaps = metrics.paired_test([4, None, 5, 3], [3, 2, float("nan"), 2])
+    assert gaps["n"] == 2 and gaps["dropped"] == 2
+    big = metrics.paired_test([4, 5, 3] * 10, [3, 4, 3] * 10)  # 30 pairs: sampled sign flips
+    assert big["a_better"] and big["p_value"] < 0.01 and big["ci95"][0] > 0
+    with pytest.raises(ValueError, match="one score per question"):
+        metrics.paired_test([1.0], [1.0, 2.0])
+
+
+def test_paired_test_sees_what_marginal_cis_miss():
+    # b is 0.2 better on every question, but the questions vary a lot: marginal CIs overlap, the pairs do not.
+    a = [1.0, 2.0, 3.0, 4.0, 5.0, 1.5, 2.5, 3.5, 4.5, 2.0]
+    b = [x + 0.2 for x in a]
+    ca, cb = metrics.bootstrap_ci(a), metrics.bootstrap_ci(b)
+    assert ca[1] > cb[0]  # overlapping marginal intervals
+    out = metrics.paired_test(b, a)
+    assert out["a_better"] and out["diff"] == pytest.approx(0.2)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rag_assets.lib.retrieve.retriever import MODES, HybridParams, Retriever, rrf
+from rag_assets.lib.retrieve.retriever import MODES, HybridParams, Retriever, clean_query, rrf
 from rag_assets.lib.store import Layout
 
 CSV_PAGE = "https://docs.python.org/3.11/library/csv.html"
@@ -34,7 +34,17 @@ def test_rrf_k_constant_sets_how_much_rank_matters():
     assert rrf(lists, k=60)[0][0] == "y"
 
 
-def test_rrf_ties_keep_first_appearance_and_bad_arguments_fail():
+def test_rrf_ties_break_by_best_rank_not_by_appearance():
+    # k=0: B (first in the second list, weight 1) and A (second in the first list, weight 2) both score 1.0.
+    # A is mentioned before B, yet B reached the better rank, so B comes first.
+    fused = rrf([["Z", "A"], ["B"]], weights=[2.0, 1.0], k=0)
+    assert fused == [("Z", 2.0), ("B", 1.0), ("A", 1.0)]
+    # Equal best ranks: the earlier list, then the id; the order never depends on the input's later mentions.
+    assert [d for d, _ in rrf([["y"], ["x"]])] == ["y", "x"]
+    assert [d for d, _ in rrf([["b", "a"]], weights=[0.0])] == ["b", "a"]
+
+
+def test_rrf_ties_keep_list_order_and_bad_arguments_fail():
     assert rrf([["x"], ["y"]]) == [("x", 1 / 61), ("y", 1 / 61)]
     assert rrf([]) == []
     with pytest.raises(ValueError, match="one weight per ranked list"):
@@ -60,6 +70,26 @@ def test_user_typed_queries_never_raise(retriever, mode, query):
     assert len(hits) <= 5
     if not query.strip():
         assert hits == []
+
+
+# Bytes that are not UTF-8 reach Python as lone surrogates (argv, surrogateescape'd stdin, JSON "\\udce9").
+BAD_UNICODE = ["caf\udce9", "\udcff\udcfe csv", "csv \ud800 writer", "\udce9"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("query", BAD_UNICODE)
+def test_queries_with_invalid_utf8_never_raise(retriever, mode, query):
+    hits = retriever.search(query, mode, 3)
+    assert len(hits) <= 3
+    if "csv" in query and mode != "semantic":
+        assert any(h.source.startswith(CSV_PAGE) for h in hits)
+
+
+def test_clean_query_replaces_only_what_is_not_text():
+    assert clean_query("café ok") == "café ok"
+    assert clean_query("caf\udce9") == "caf\ufffd"
+    assert "\ufffd" in clean_query("a\ud800b") and clean_query("a\ud800b").startswith("a")
+    clean_query("x\udce9\ud800").encode("utf-8")  # mixed kinds still end as valid UTF-8
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -78,8 +78,9 @@ def test_broken_html_still_yields_sections(broken):
                 assert other.text not in s.text
 
 
-def test_page_without_sections_gives_none():
-    assert html_sections("p.html", "u", "<html><body><p>no sections here</p></body></html>") == []
+def test_page_without_sections_is_one_section():
+    (only,) = html_sections("p.html", "u", "<html><body><p>no sections here</p></body></html>")
+    assert (only.source, only.text) == ("u", "no sections here")
     assert html_sections("p.html", "u", "") == []
 
 

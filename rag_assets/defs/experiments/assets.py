@@ -10,6 +10,7 @@ import base64
 
 import dagster as dg
 
+from rag_assets.defs.evaluate.assets import LLM_KINDS, score_values
 from rag_assets.defs.metadata import stage_metadata
 from rag_assets.defs.resources import RagSettings
 from rag_assets.lib.experiments import comparison, promotion, variants as ex
@@ -63,7 +64,7 @@ def build_experiment_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
             "reference_answers",
         ],
         group_name=GROUP,
-        kinds={"python"},
+        kinds={"python", *LLM_KINDS},
     )
     def experiment_results(context: dg.AssetExecutionContext, rag: RagSettings) -> dg.MaterializeResult:
         """One variant answered and scored on the eval set: retrieval_score, quality_score, k-metrics, cost."""
@@ -72,7 +73,8 @@ def build_experiment_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
 
     @dg.asset(deps=[experiment_results], group_name=GROUP, kinds={"python"})
     def experiments_table(context: dg.AssetExecutionContext, rag: RagSettings) -> dg.MaterializeResult:
-        """One row per variant, the best one (and whether its lead beats the CIs), plots; JSON/CSV on disk."""
+        """One row per variant, the best one (and whether a paired test says it beats the runner-up), plots;
+        JSON/CSV on disk."""
         data_dir = rag.settings().data_dir
         rows, missing = comparison.collect_rows(sweep, data_dir)
         if missing:
@@ -84,31 +86,51 @@ def build_experiment_assets(sweep: Sweep) -> list[dg.AssetsDefinition]:
 
 
 def _row_metadata(row: dict) -> dict:
+    """Numbers as float/int metadata (the Plots tab charts them over materializations), the rest as text."""
     md = {k: dg.MetadataValue.json(row[k]) for k in ("retrieval_score", "quality_score", "metrics")}
-    md |= {k: row[k] for k in ("retrieval", "num_chunks", "llm", "generator", "judge", "questions", "failed")}
-    md |= {k: row.get(k, 0) for k in ("judge_calls", "judgements_cached")}
-    md["cost_per_query"] = "n/a" if row["cost_per_query"] is None else row["cost_per_query"]
-    md["latency_per_query"] = row["latency_per_query"]
+    md |= score_values("retrieval_score", row["retrieval_score"]) | score_values("quality_score", row["quality_score"])
+    if row.get("quality_for_ranking"):
+        md |= score_values("quality_for_ranking", row["quality_for_ranking"])
+    md |= {k: dg.MetadataValue.text(str(row[k])) for k in ("retrieval", "llm", "generator", "judge")}
+    md |= {k: dg.MetadataValue.int(int(row.get(k) or 0))
+           for k in ("num_chunks", "questions", "failed", "quality_missing", "judge_calls", "judgements_cached")}
+    for k in ("cost_per_query", "latency_p50_s", "latency_p95_s", "prompt_tokens_per_query",
+              "completion_tokens_per_query"):
+        md[k] = _float(row.get(k))
     return md
 
 
 def _table_metadata(table: dict, paths: dict) -> dict:
     best = table["best"]
+    paired = best.get("paired") or {}
     md = {
         "dagster/row_count": dg.MetadataValue.int(len(table["rows"])),
         "table": dg.MetadataValue.md(comparison.markdown(table["rows"], best)),
-        "best_variant": best["variant"],
-        "best_rule": best["rule"],
-        "lead_exceeds_ci": dg.MetadataValue.bool(bool(best["lead_exceeds_ci"])),
+        "best_variant": dg.MetadataValue.text(best["variant"]),
+        "best_rule": dg.MetadataValue.text(best["rule"]),
+        "beats_runner_up": dg.MetadataValue.bool(bool(best["beats_runner_up"])),
+        "lead": _float(best.get("lead")),
+        "paired_diff": _float(paired.get("diff")),
+        "paired_p_value": _float(paired.get("p_value")),
+        "paired_questions": dg.MetadataValue.int(int(paired.get("n") or 0)),
         "embedding_runs": dg.MetadataValue.int(table["embedding_runs"]),
         "variants_missing": dg.MetadataValue.int(len(table["missing"])),
         "json_path": dg.MetadataValue.path(str(paths["json"])),
         "csv_path": dg.MetadataValue.path(str(paths["csv"])),
     }
+    best_row = next((r for r in table["rows"] if r["variant"] == best["variant"]), None)
+    if best_row:
+        md |= {f"best_{k}": v for k, v in score_values("quality_score", best_row["quality_score"]).items()}
+        md |= {f"best_{k}": v for k, v in score_values("retrieval_score", best_row["retrieval_score"]).items()}
     for name in ("plot_chunk_size", "plot_num_chunks"):
         png = base64.b64encode(paths[name].read_bytes()).decode()
         md[name] = dg.MetadataValue.md(f"![{name}](data:image/png;base64,{png})")
     return md
+
+
+def _float(value) -> dg.MetadataValue:
+    # NaN, not a missing key or text, so the Plots tab keeps one numeric series per key.
+    return dg.MetadataValue.float(float("nan") if value is None else float(value))
 
 
 def materialize_sweep(assets: list, sweep: Sweep, resources: dict, instance: dg.DagsterInstance | None = None) -> dict:

@@ -49,6 +49,7 @@ def docs(context: dg.AssetExecutionContext, rag: RagSettings) -> dg.MaterializeR
             docs_deleted=stats["docs_deleted"],
             skipped_count=len(skipped),
             skipped=dg.MetadataValue.md(markdown_table(skipped) if skipped else "_none_"),
+            skipped_files=dg.MetadataValue.json(skipped),  # [{path, reason}], every one
             ignored_files=stats["ignored_files"],
         )
     )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from rag_assets.lib.ingest.sections import anchor_context
 from rag_assets.lib.settings import DEFAULT_EVAL_PATH  # noqa: F401 (re-exported)
 from rag_assets.lib.store import Layout, read_table
 
@@ -87,6 +89,39 @@ def section_texts(layout: Layout) -> dict[str, str]:
     """Gold section text by `page#anchor` source (the seed wrote references and perfect-context answers from it)."""
     table = read_table(layout.sections, columns=["source", "text"])
     return dict(zip(table.column("source").to_pylist(), table.column("text").to_pylist()))
+
+
+def gold_texts(layout: Layout, questions: Sequence[dict]) -> dict[str, str]:
+    """The gold context of each question's source, as the reference implementation found it.
+
+    A source that is a section is that section's text. Any other anchor, such as an API object's
+    `<dt id="csv.DictReader">` (the most common anchor in Sphinx API pages), is that element's block (the dt
+    and its dd), else the section around it, else the whole page; a source without an anchor is the page.
+    Sources whose page is not in the docs are left out.
+    """
+    sections = section_texts(layout)
+    by_page: dict[str, list[str]] = {}
+    for source, text in sections.items():
+        by_page.setdefault(page_of(source), []).append(text)
+    wanted = {q["source"] for q in questions if q.get("source")} - set(sections)
+    docs = _docs_by_url(layout, {page_of(s) for s in wanted}) if wanted else {}
+    out = {s: sections[s] for s in {q.get("source") for q in questions} if s in sections}
+    for source in wanted:
+        page, _, anchor = source.partition("#")
+        text, enclosing = (None, None)
+        if anchor and page in docs:
+            text, enclosing = anchor_context(docs[page]["content"], docs[page]["format"], anchor)
+        text = text or sections.get(f"{page}#{enclosing}") or "\n\n".join(by_page.get(page, []))
+        if text:
+            out[source] = text
+    return out
+
+
+def _docs_by_url(layout: Layout, urls: set[str]) -> dict[str, dict]:
+    if not layout.docs.exists():
+        return {}
+    table = read_table(layout.docs, columns=["url", "format", "content"])
+    return {r["url"]: r for r in table.to_pylist() if r["url"] in urls}
 
 
 class EvalFiles:

@@ -134,7 +134,8 @@ class OfflineJudgeAdapter:
 
 
 class JudgeCache:
-    """sqlite: judgements by (question, answer, reference, judge, prompt version); reference answers by prompt."""
+    """sqlite: judgements by (question, answer, reference, judge, prompt version); LLM answers and reference
+    answers by (model, prompt)."""
 
     def __init__(self, path: Path | str):
         self.path = Path(path)

@@ -102,14 +102,31 @@ def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, seed: int = 0) -> 
     return [float(low), float(high)]
 
 
-def summarize(values: Sequence[float], n_boot: int = 2000, seed: int = 0) -> dict:
-    """{"value": mean, "ci95": [low, high], "n"}; value None when there is nothing to average."""
+def summarize(values: Sequence[float], n_boot: int = 2000, seed: int = 0, binary: bool = False) -> dict:
+    """{"value": mean, "ci95": [low, high], "n"}; value None when there is nothing to average.
+
+    binary: the values are 0/1 outcomes (hits): the CI is Wilson's, which is never zero-width at 0 or 1 (a
+    bootstrap of 12 hits out of 12 says [1, 1], as if nothing could be learnt from more questions)."""
     x = [float(v) for v in values if v is not None]
+    if binary and any(v not in (0.0, 1.0) for v in x):
+        raise ValueError("binary=True needs 0/1 values")
     return {
         "value": float(np.mean(x)) if x else None,
-        "ci95": bootstrap_ci(x, n_boot, seed),
+        "ci95": wilson_ci(int(sum(x)), len(x)) if binary else bootstrap_ci(x, n_boot, seed),
         "n": len(x),
     }
+
+
+def percentiles(values: Sequence[float | None], qs: Sequence[int] = (50, 95)) -> dict:
+    """{"p50": ..., "p95": ..., "n"} of per-query figures (latency); None without values."""
+    x = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    out = {f"p{q}": (round(float(np.percentile(x, q)), 4) if x.size else None) for q in qs}
+    return out | {"n": int(x.size)}
+
+
+def is_binary_metric(name: str) -> bool:
+    """Hit-style metrics are 0/1 per question: retrieval_score's hit, hit@k, section_hit@k."""
+    return name == "hit" or name.split("@")[0] in ("hit", "section_hit")
 
 
 def wilson_ci(successes: int, n: int, z: float = 1.959964) -> list:
@@ -120,20 +137,26 @@ def wilson_ci(successes: int, n: int, z: float = 1.959964) -> list:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return [max(0.0, centre - half), min(1.0, centre + half)]
+    # The interval holds p exactly; rounding would put 1.0 a hair above 0.9999999999999999 at p = 1.
+    return [max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))]
 
 
-def paired_test(a: Sequence[float | None], b: Sequence[float | None], n_boot: int = 5000, seed: int = 0) -> dict:
+EXACT_PERMUTATION_MAX_N = 16  # 2**16 sign patterns: enumerate them all; above, sample n_boot of them
+ALPHA = 0.05
+
+
+def paired_test(a: Sequence[float | None], b: Sequence[float | None], n_boot: int = 5000, seed: int = 0,
+                alpha: float = ALPHA) -> dict:
     """Paired comparison of two systems scored on the same questions (a[i] and b[i] for question i).
 
     Pairs with a missing score on either side are dropped (and counted). Returns the mean difference a - b,
-    its paired-bootstrap 95% CI, a two-sided sign-flip permutation p-value, and whether a is better than b
-    (the CI excludes 0 on the positive side).
+    its paired-bootstrap 95% CI, a two-sided sign-flip permutation p-value (exact up to 16 pairs), and the
+    verdict: a is better than b when there are at least 2 pairs, p < alpha and the CI lies above 0 (b better:
+    below 0). One pair, or differences that are all zero, never make a verdict.
     """
     if len(a) != len(b):
         raise ValueError("paired_test needs one score per question on both sides")
-    pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None
-             and not (isinstance(x, float) and math.isnan(x)) and not (isinstance(y, float) and math.isnan(y))]
+    pairs = [(x, y) for x, y in zip(a, b) if _present(x) and _present(y)]
     out = {"n": len(pairs), "dropped": len(a) - len(pairs), "diff": None, "ci95": [None, None],
            "p_value": None, "a_better": False, "b_better": False}
     if not pairs:
@@ -143,14 +166,26 @@ def paired_test(a: Sequence[float | None], b: Sequence[float | None], n_boot: in
     out["diff"] = float(d.mean())
     if np.all(d == d[0]):
         out["ci95"] = [float(d[0]), float(d[0])]
-        out["p_value"] = 1.0 if d[0] == 0 else 0.0
     else:
         means = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
         low, high = np.percentile(means, [2.5, 97.5])
         out["ci95"] = [float(low), float(high)]
-        signs = rng.choice([-1.0, 1.0], size=(n_boot, d.size))
-        flipped = np.abs((signs * d).mean(axis=1))
-        out["p_value"] = float((np.sum(flipped >= abs(d.mean()) - 1e-12) + 1) / (n_boot + 1))
-    out["a_better"] = bool(out["ci95"][0] is not None and out["ci95"][0] > 0)
-    out["b_better"] = bool(out["ci95"][1] is not None and out["ci95"][1] < 0)
+    out["p_value"] = _sign_flip_p(d, n_boot, rng)
+    if d.size >= 2 and out["p_value"] < alpha:
+        out["a_better"] = bool(out["ci95"][0] > 0)
+        out["b_better"] = bool(out["ci95"][1] < 0)
     return out
+
+
+def _present(v) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def _sign_flip_p(d: np.ndarray, n_boot: int, rng) -> float:
+    """Two-sided p-value of the mean difference under random sign flips (the paired permutation test)."""
+    observed = abs(d.mean()) - 1e-12
+    if d.size <= EXACT_PERMUTATION_MAX_N:
+        patterns = ((np.arange(2 ** d.size)[:, None] >> np.arange(d.size)) & 1) * 2.0 - 1.0
+        return float(np.mean(np.abs((patterns * d).mean(axis=1)) >= observed))
+    signs = rng.choice([-1.0, 1.0], size=(n_boot, d.size))
+    return float((np.sum(np.abs((signs * d).mean(axis=1)) >= observed) + 1) / (n_boot + 1))

@@ -6,6 +6,7 @@ same thing everywhere.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -76,11 +77,15 @@ def generate_responses(retriever, questions: Sequence[dict], generator, mode: st
         raise ValueError(f"num_chunks must be at least 1, got {num_chunks}")
     pages, sections = relevant_chunk_counts(retriever)
     version = retriever.table_version
-    ranked = [retriever.search(q["question"], mode, max(num_chunks, depth)) for q in questions]
+    ranked, retrieval_s = [], []
+    for q in questions:
+        t0 = time.perf_counter()
+        ranked.append(retriever.search(q["question"], mode, max(num_chunks, depth)))
+        retrieval_s.append(time.perf_counter() - t0)
     answers = _answer_all(generator, [(q["question"], hits[:num_chunks]) for q, hits in zip(questions, ranked)],
                           concurrency)
     rows = []
-    for q, hits, ans in zip(questions, ranked, answers):
+    for q, hits, ans, took in zip(questions, ranked, answers, retrieval_s):
         context = hits[:num_chunks]
         rows.append({
             "question": q["question"],
@@ -95,6 +100,9 @@ def generate_responses(retriever, questions: Sequence[dict], generator, mode: st
             "num_chunks": num_chunks,
             "table_version": version,
             **ans,
+            # Per query: this question's own retrieval and answer times (answers overlap, so not wall time / n).
+            "retrieval_latency_s": round(took, 4),
+            "query_latency_s": round(took + (ans.get("latency_s") or 0.0), 4),
         })
     return rows
 
@@ -147,8 +155,8 @@ def score_retrieval(questions: Sequence[dict], responses: Sequence[dict], ks: Se
             if name != "hit" and isinstance(value, float):
                 columns.setdefault(name, []).append(value)
     return {
-        "retrieval_score": summarize([row["hit"] for row in per_question]),
-        "metrics": {name: summarize(values) for name, values in columns.items()},
+        "retrieval_score": summarize([row["hit"] for row in per_question], binary=True),
+        "metrics": {name: summarize(values, binary=metrics.is_binary_metric(name)) for name, values in columns.items()},
         "per_question": per_question,
     }
 
@@ -211,7 +219,7 @@ def write_reference_answers(questions: Sequence[dict], gold_texts: dict[str, str
             if writer is None:
                 skipped.append({"question": q["question"], "reason": "offline: no judge LLM"})
             elif not text:
-                skipped.append({"question": q["question"], "reason": f"gold section {q['source']!r} not indexed"})
+                skipped.append({"question": q["question"], "reason": f"gold page of {q['source']!r} is not in the docs"})
             else:
                 key = [REFERENCE_PROMPT_VERSION, SYSTEM_PROMPT, q["question"], text]
                 cached = cache.get_completion(model, key) if cache else None

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rag_assets.lib.evaluate.eval_data import docs_area
-from rag_assets.lib.evaluate.metrics import summarize
+from rag_assets.lib.evaluate.metrics import percentiles, summarize
 from rag_assets.lib.store import save_figure
 
 HEADLINE = ("retrieval_score", "quality_score", "quality_with_gold_context")
@@ -43,13 +43,17 @@ def build_report(responses: dict, retrieval: dict, quality: dict, config: dict, 
 
 
 def usage(rows: list[dict]) -> dict:
+    """Counts, tokens per query and per-query latency (p50/p95 of each question's retrieval + answer time)."""
     n = len(rows) or 1
+    latency = percentiles([r.get("query_latency_s", r.get("latency_s")) for r in rows])
     return {
         "questions": len(rows),
         "failed": sum(1 for r in rows if r.get("failed")),
         "prompt_tokens_per_query": round(sum(r.get("prompt_tokens") or 0 for r in rows) / n, 1),
         "completion_tokens_per_query": round(sum(r.get("completion_tokens") or 0 for r in rows) / n, 1),
         "latency_s_per_query": round(sum(r.get("latency_s") or 0 for r in rows) / n, 4),
+        "latency_p50_s": latency["p50"],
+        "latency_p95_s": latency["p95"],
     }
 
 
@@ -62,7 +66,8 @@ def by_area(retrieval_rows: list[dict], quality_rows: list[dict], base_url: str)
         if q["status"] == "scored":
             scores[docs_area(q["source"] or "", base_url)].append(q["score"])
     return {
-        area: {"n": len(hits[area]), "retrieval_score": summarize(hits[area]), "quality_score": summarize(scores[area])}
+        area: {"n": len(hits[area]), "retrieval_score": summarize(hits[area], binary=True),
+               "quality_score": summarize(scores[area])}
         for area in sorted(hits)
     }
 
@@ -177,8 +182,8 @@ def plot(report: dict, path: Path) -> Path:
             names.append(f"{name}\n(n={s['n'] if s else 0})")
             values.append(v if v is not None else math.nan)
             low, high = (s or {}).get("ci95") or [None, None]
-            errs[0].append(v - low if v is not None and low is not None else 0)
-            errs[1].append(high - v if v is not None and high is not None else 0)
+            errs[0].append(max(0.0, v - low) if v is not None and low is not None else 0)
+            errs[1].append(max(0.0, high - v) if v is not None and high is not None else 0)
         ax.bar(range(len(values)), values, yerr=errs, capsize=4, color="#4c72b0")
         ax.set_xticks(range(len(values)), names, rotation=45, ha="right", fontsize=8)
         ax.set_ylim(*ylim)

@@ -8,11 +8,19 @@ import math
 from datetime import datetime, timezone
 from pathlib import Path
 
+from rag_assets.lib.evaluate.metrics import paired_test
 from rag_assets.lib.experiments.sweep import KEYS, Sweep
 from rag_assets.lib.experiments.variants import table_paths, variant_dir
 from rag_assets.lib.store import read_json, save_figure, write_json, write_text
 
-BEST_RULE = "highest quality_score; equal quality_score values are decided by retrieval_score"
+BEST_RULE = (
+    "highest quality_score with every failed or unscored answer counted as 1 (the rubric's lowest); equal values "
+    "decided by retrieval_score; it beats the runner-up only if a paired test on the same questions says so "
+    "(sign-flip permutation p < 0.05 and the paired-bootstrap 95% CI of the difference above 0, 2+ questions)"
+)
+# The per-question score each ranking metric is tested on, in a variant's responses.json.
+PER_QUESTION = {"quality_score": "quality_for_ranking", "retrieval_score": "retrieval_hit"}
+RANK_BY = {"quality_score": "quality_for_ranking", "retrieval_score": "retrieval_score"}
 
 
 def collect_rows(sweep: Sweep, data_dir: Path) -> tuple[list[dict], list[str]]:
@@ -24,28 +32,56 @@ def collect_rows(sweep: Sweep, data_dir: Path) -> tuple[list[dict], list[str]]:
     return rows, missing
 
 
+def per_question_scores(data_dir: Path, keys: list[str]) -> dict[str, dict[str, dict]]:
+    """{variant: {question: its response row with scores}} from each variant's responses.json."""
+    out = {}
+    for key in keys:
+        path = variant_dir(data_dir, key) / "responses.json"
+        if path.exists():
+            out[key] = {r["question"]: r for r in read_json(path)}
+    return out
+
+
 def _value(row: dict, metric: str) -> float:
-    v = row[metric]["value"]
+    s = row.get(RANK_BY[metric]) or row[metric]  # rows written before quality_for_ranking: the plain score
+    v = s["value"]
     return -math.inf if v is None or (isinstance(v, float) and math.isnan(v)) else v
 
 
-def choose_best(rows: list[dict]) -> dict:
-    """The best variant by BEST_RULE, and whether its lead is larger than the CIs (they do not overlap)."""
+def rank(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: (-_value(r, "quality_score"), -_value(r, "retrieval_score"), r["variant"]))
+
+
+def choose_best(rows: list[dict], scores: dict[str, dict[str, dict]] | None = None) -> dict:
+    """The best variant by BEST_RULE and, against the runner-up, a paired test on the questions both have.
+
+    scores: per_question_scores() of (at least) the two leading variants; without them no verdict is made.
+    """
     if not rows:
         raise ValueError("no evaluated variants: materialize experiment_results first")
-    ranked = sorted(rows, key=lambda r: (-_value(r, "quality_score"), -_value(r, "retrieval_score"), r["variant"]))
+    ranked = rank(rows)
     best = ranked[0]
     out = {"variant": best["variant"], "rule": BEST_RULE, "runner_up": None, "decided_by": "quality_score",
-           "lead": None, "lead_exceeds_ci": None}
+           "lead": None, "paired": None, "beats_runner_up": None}
     if len(ranked) == 1:
         return out
     second = ranked[1]
     metric = "quality_score" if _value(best, "quality_score") != _value(second, "quality_score") else "retrieval_score"
     lead = _value(best, metric) - _value(second, metric)
-    b_ci, s_ci = best[metric]["ci95"], second[metric]["ci95"]
-    exceeds = bool(b_ci and s_ci and b_ci[0] is not None and s_ci[1] is not None and b_ci[0] > s_ci[1])
+    paired = paired_on_questions((scores or {}).get(best["variant"]), (scores or {}).get(second["variant"]), metric)
     return out | {"runner_up": second["variant"], "decided_by": metric,
-                  "lead": None if math.isinf(lead) or math.isnan(lead) else round(lead, 4), "lead_exceeds_ci": exceeds}
+                  "lead": None if math.isinf(lead) or math.isnan(lead) else round(lead, 4),
+                  "paired": paired, "beats_runner_up": bool(paired and paired["a_better"])}
+
+
+def paired_on_questions(a: dict[str, dict] | None, b: dict[str, dict] | None, metric: str) -> dict | None:
+    """paired_test of a - b on the per-question scores of the questions both variants were asked."""
+    if not a or not b:
+        return None
+    field = PER_QUESTION[metric]
+    common = [q for q in a if q in b]
+    test = paired_test([a[q].get(field) for q in common], [b[q].get(field) for q in common])
+    return {k: test[k] for k in ("n", "dropped", "diff", "ci95", "p_value", "a_better")} | {"metric": metric}
 
 
 def best_sentence(best: dict) -> str:
@@ -56,11 +92,16 @@ def best_sentence(best: dict) -> str:
             f"Best variant: `{best['variant']}`, tied with `{best['runner_up']}` on quality_score and retrieval_score "
             f"(first by key): no clear win. Rule: {best['rule']}."
         )
-    verdict = (
-        "its lead is larger than the CIs (the 95% CIs do not overlap)"
-        if best["lead_exceeds_ci"]
-        else "its lead is within the CIs (the 95% CIs overlap): not a clear win"
-    )
+    p = best["paired"]
+    if p is None:
+        verdict = "no per-question scores to test the lead on: not a clear win"
+    elif p["diff"] is None:
+        verdict = "the two share no scored question: not a clear win"
+    else:
+        ci = p["ci95"]
+        test = (f"paired on {p['n']} questions: mean difference {p['diff']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}], "
+                f"p = {p['p_value']:.3g}")
+        verdict = f"{test}: a clear win" if best["beats_runner_up"] else f"{test}: not a clear win"
     return (
         f"Best variant: `{best['variant']}`, ahead of `{best['runner_up']}` by {best['lead']} "
         f"{best['decided_by']}; {verdict}. Rule: {best['rule']}."
@@ -78,8 +119,11 @@ def flat_row(row: dict) -> dict:
         ci = s["ci95"] or [None, None]
         out |= {name: s["value"], f"{name}_ci_low": ci[0], f"{name}_ci_high": ci[1], f"{name}_n": s["n"]}
     out |= {k: v["value"] for k, v in row["metrics"].items()}
-    for k in ("prompt_tokens_per_query", "completion_tokens_per_query", "cost_per_query", "latency_per_query", "failed"):
-        out[k] = row[k]
+    ranking = row.get("quality_for_ranking") or {}
+    out["quality_for_ranking"] = ranking.get("value")
+    for k in ("prompt_tokens_per_query", "completion_tokens_per_query", "cost_per_query", "latency_p50_s",
+              "latency_p95_s", "failed"):
+        out[k] = row.get(k)
     return out
 
 
@@ -102,7 +146,7 @@ def _fmt(s: dict, digits: int = 3) -> str:
 
 def markdown(rows: list[dict], best: dict | None = None) -> str:
     head = ["variant", "chunk", "model", "retrieval", "k", "llm", "retrieval_score [95% CI]", "quality_score [95% CI]",
-            "hit@1", "mrr", "tokens in/out", "$/query", "s/query"]
+            "hit@1", "mrr", "failed", "tokens in/out", "$/query", "latency p50/p95 s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         m = r["metrics"]
@@ -112,10 +156,16 @@ def markdown(rows: list[dict], best: dict | None = None) -> str:
             f"{r['chunk_size']}/{r['chunk_overlap']}", r["embedding_model"], r["retrieval"], str(r["num_chunks"]), r["llm"],
             _fmt(r["retrieval_score"]), _fmt(r["quality_score"], 2),
             _fmt({"value": m.get("hit@1", {}).get("value"), "ci95": None}), _fmt({"value": m.get("mrr", {}).get("value"), "ci95": None}),
-            f"{r['prompt_tokens_per_query']:.0f}/{r['completion_tokens_per_query']:.0f}", cost, f"{r['latency_per_query']:.3f}",
+            str(r.get("failed", 0)),
+            f"{r['prompt_tokens_per_query']:.0f}/{r['completion_tokens_per_query']:.0f}", cost, _latency(r),
         ]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + ("\n\n" + best_sentence(best) if best else "")
+
+
+def _latency(r: dict) -> str:
+    p50, p95 = r.get("latency_p50_s"), r.get("latency_p95_s")
+    return "n/a" if p50 is None else f"{p50:.3f}/{p95:.3f}"
 
 
 def plot(rows: list[dict], by: str, path: Path) -> Path:
@@ -147,8 +197,8 @@ def plot(rows: list[dict], by: str, path: Path) -> Path:
 
 def write_table(data_dir: Path, sweep: Sweep, rows: list[dict], missing: list[str]) -> dict:
     """Write the table (JSON, CSV, plots) and return it with the choice of the best variant."""
-    rows = sorted(rows, key=lambda r: (-_value(r, "quality_score"), -_value(r, "retrieval_score"), r["variant"]))
-    best = choose_best(rows)
+    rows = rank(rows)
+    best = choose_best(rows, per_question_scores(data_dir, [r["variant"] for r in rows[:2]]))
     table = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "sweep": str(sweep.path),

@@ -18,12 +18,15 @@ from rag_assets.lib.ingest import embed, stages as ingest
 from rag_assets.lib.evaluate import pipeline as evaluate
 from rag_assets.lib.experiments import pricing
 from rag_assets.lib.evaluate.eval_data import EvalFiles
+from rag_assets.lib.evaluate.judge import JudgeCache
+from rag_assets.lib.evaluate.metrics import percentiles, summarize as metrics_summarize
 from rag_assets.lib.retrieve.retriever import Retriever
 from rag_assets.lib.settings import Settings, local_model_exists
 from rag_assets.lib.store import Layout, copy_file, read_json, table_metadata, write_json
 from rag_assets.lib.experiments.sweep import EXTRACTIVE, Variant
 
 SCORE_KEYS = ("value", "ci95", "n")
+LOWEST_QUALITY = 1.0  # the judge rubric's lowest score
 
 
 @dataclass(frozen=True)
@@ -140,8 +143,9 @@ def run_variant(settings: Settings, variant: Variant, eval_path: Path | str | No
     references = None
     if files.references.exists():  # written by the judge LLM for rows without one (online only)
         references = {r["question"]: r["reference_answer"] for r in read_json(files.references)["rows"] if r["reference_answer"]}
-    generator = evaluate.make_generator(variant.llm)
-    judge = evaluate.make_judge(files.judge_cache, settings.judge_model)  # one cache: variants, runs, production
+    # One cache across variants, runs and production: identical prompts reuse answers, identical answers judgements.
+    generator = evaluate.make_generator(variant.llm, cache=JudgeCache(files.judge_cache))
+    judge = evaluate.make_judge(files.judge_cache, settings.judge_model)
     return evaluate_variant(settings, variant, questions, generator, judge, references)
 
 
@@ -161,14 +165,36 @@ def evaluate_variant(
     row |= {"judge_calls": quality.get("judge_calls", 0), "judgements_cached": quality.get("cached", 0)}
     out = variant_dir(settings.data_dir, variant.key)
     write_json(out / "result.json", row)
-    write_json(out / "responses.json", responses)
+    write_json(out / "responses.json", with_scores(responses, retrieval, quality))
     return row
 
 
+def with_scores(responses: list[dict], retrieval: dict, quality: dict) -> list[dict]:
+    """Each response with its own scores, so that variants can be compared question by question."""
+    return [
+        r | {"retrieval_hit": ret["hit"], "quality": q["score"], "quality_status": q["status"],
+             "quality_for_ranking": quality_for_ranking(q)}
+        for r, ret, q in zip(responses, retrieval["per_question"], quality["per_question"])
+    ]
+
+
+def quality_for_ranking(q: dict) -> float | None:
+    """A question's quality when variants are ranked: a failed or unscored answer counts as the rubric's
+    lowest score (1), so leaving hard questions unanswered never raises a variant's mean; questions without
+    a reference answer are left out (None) for every variant alike."""
+    if q["status"] == "no_reference":
+        return None
+    return q["score"] if q["status"] == "scored" else LOWEST_QUALITY
+
+
 def summarize(variant: Variant, responses: list[dict], retrieval: dict, quality: dict, seconds: float, generator: str, judge: str) -> dict:
+    """The variant's table row. Latency is per query (p50/p95 of each question's retrieval + answer time), not
+    the evaluation's wall time over the number of questions (answers overlap, so that is throughput)."""
     n = max(len(responses), 1)
     prompt = sum(r.get("prompt_tokens") or 0 for r in responses) / n
     completion = sum(r.get("completion_tokens") or 0 for r in responses) / n
+    latency = percentiles([r.get("query_latency_s", r.get("latency_s")) for r in responses])
+    ranking = [quality_for_ranking(q) for q in quality["per_question"]]
     return {
         "variant": variant.key,
         **variant.params(),
@@ -177,11 +203,14 @@ def summarize(variant: Variant, responses: list[dict], retrieval: dict, quality:
         "retrieval_score": _score(retrieval["retrieval_score"]),
         "quality_score": _score(quality["quality_score"]),
         "quality_missing": quality["quality_score"].get("missing", 0),
+        "quality_for_ranking": _score(metrics_summarize(ranking)),
         "metrics": {k: _score(v) for k, v in retrieval["metrics"].items()},
         "prompt_tokens_per_query": round(prompt, 1),
         "completion_tokens_per_query": round(completion, 1),
         "cost_per_query": pricing.cost_per_query(variant.llm, prompt, completion),
-        "latency_per_query": round(seconds / n, 4),
+        "latency_p50_s": latency["p50"],
+        "latency_p95_s": latency["p95"],
+        "eval_seconds": round(seconds, 3),
         "questions": len(responses),
         "failed": sum(1 for r in responses if r.get("failed")),
         "generator": generator,

@@ -6,6 +6,7 @@ error, sources (the pages the answer drew on). A failed answer is None with its 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -16,7 +17,7 @@ import numpy as np
 
 from rag_assets.lib.ingest import embed
 from rag_assets.lib.generate.llm import ChatClient, LLMError, approx_tokens, trim_to_tokens
-from rag_assets.lib.retrieve.retriever import Hit
+from rag_assets.lib.retrieve.retriever import Hit, clean_query
 from rag_assets.lib.settings import Settings, llm_endpoint
 
 log = logging.getLogger(__name__)
@@ -47,11 +48,21 @@ def result(answer: str | None, llm: str, started: float, sources: Sequence[str] 
     }
 
 
-class LLMGenerator:
-    """temperature 0, the seed's instruction, the context trimmed to the model's window in tokens."""
+ANSWER_CACHE_VERSION = "answer-v1"  # part of every answer-cache key
 
-    def __init__(self, client: ChatClient, model: str, max_answer_tokens: int | None = None):
+
+class LLMGenerator:
+    """temperature 0, the seed's instruction, the context trimmed to the model's window in tokens.
+
+    With a cache (the evaluation's sqlite), an answer to exactly the same prompt is reused, with the tokens and
+    latency recorded when it was generated. LLM servers are not deterministic at temperature 0 (vLLM batches
+    concurrent requests differently from run to run), so without it re-materializing unchanged responses gets
+    slightly different answers, and every changed answer is judged again.
+    """
+
+    def __init__(self, client: ChatClient, model: str, max_answer_tokens: int | None = None, cache=None):
         self.client = client
+        self.cache = cache
         self.model = self.name = model
         self.max_answer_tokens = max_answer_tokens or int(
             os.environ.get("RAG_LLM_MAX_TOKENS") or DEFAULT_MAX_ANSWER_TOKENS
@@ -79,17 +90,35 @@ class LLMGenerator:
 
     def answer(self, question: str, hits: Sequence[Hit]) -> dict:
         started = time.perf_counter()
+        question = clean_query(question)
         try:
             context, used = self.build_context(question, hits)
             messages = [
                 {"role": "system", "content": SYSTEM_PROMPT},
                 {"role": "user", "content": user_content(question, context)},
             ]
+            key = [ANSWER_CACHE_VERSION, messages, self.max_answer_tokens]
+            kept = self._cached(key)
+            if kept is not None:
+                out = result(kept["text"], self.model, started, [h.source for h in used], kept["prompt_tokens"],
+                             kept["completion_tokens"])
+                return out | {"latency_s": kept["latency_s"], "answer_cached": True}
             res = self.client.chat(self.model, messages, max_tokens=self.max_answer_tokens)
         except LLMError as exc:
             return result(None, self.model, started, error=str(exc))
-        return result(res.text, self.model, started, [h.source for h in used], res.prompt_tokens,
-                      res.completion_tokens)
+        out = result(res.text, self.model, started, [h.source for h in used], res.prompt_tokens,
+                     res.completion_tokens)
+        if self.cache is not None and not out["failed"]:  # failures are asked again next time
+            self.cache.put_completion(self.model, key, json.dumps(
+                {k: out[k] for k in ("prompt_tokens", "completion_tokens", "latency_s")} | {"text": res.text}))
+        return out | {"answer_cached": False}
+
+    def _cached(self, key: list) -> dict | None:
+        raw = self.cache.get_completion(self.model, key) if self.cache is not None else None
+        try:
+            return json.loads(raw) if raw is not None else None
+        except ValueError:
+            return None
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(`])")
@@ -131,6 +160,7 @@ class ExtractiveGenerator:
 
     def answer(self, question: str, hits: Sequence[Hit]) -> dict:
         started = time.perf_counter()
+        question = clean_query(question)
         candidates = list(dict.fromkeys((s, h.source) for h in hits for s in sentences(h.text)))
         if not candidates:
             return result(None, self.name, started, error="no sentences in the retrieved context")
@@ -141,9 +171,9 @@ class ExtractiveGenerator:
         return result(" ".join(s for s, _ in best), self.name, started, [src for _, src in best])
 
 
-def make_generator(model: str | None = None):
+def make_generator(model: str | None = None, cache=None):
     """The LLM generator when OPENAI_BASE_URL is set (model: the argument, else RAG_LLM_MODEL or the promoted
-    variant's llm), else extractive."""
+    variant's llm), else extractive. cache: a JudgeCache whose answers are reused for identical prompts."""
     model = model or Settings.from_env().llm_model
     if model == ExtractiveGenerator.name or not llm_endpoint():
         if model and model != ExtractiveGenerator.name:
@@ -151,4 +181,4 @@ def make_generator(model: str | None = None):
         return ExtractiveGenerator()
     if not model:
         raise ValueError("OPENAI_BASE_URL is set but no model: set RAG_LLM_MODEL")
-    return LLMGenerator(ChatClient(), model)
+    return LLMGenerator(ChatClient(), model, cache=cache)

@@ -100,6 +100,11 @@ class ChatClient:
         """One completion at temperature 0, retried on 408/409/429/5xx, timeouts and dropped connections."""
         import openai
 
+        from rag_assets.lib.retrieve.retriever import clean_query
+
+        # Text with lone surrogates (undecodable bytes from argv or JSON escapes) cannot be sent as UTF-8 JSON.
+        messages = [m | {"content": clean_query(m["content"])} if isinstance(m.get("content"), str) else m
+                    for m in messages]
         start = time.perf_counter()
         for attempt in range(self.policy.max_retries + 1):
             try:
@@ -111,9 +116,10 @@ class ChatClient:
                 if exc.status_code not in (408, 409, 429) and exc.status_code < 500:
                     raise LLMError(f"{model}: HTTP {exc.status_code}: {exc.message}") from exc
                 error, retry_after = f"HTTP {exc.status_code}: {exc.message}", _retry_after(exc.response)
+            except openai.APIError as exc:  # a body the client could not read as a response (not retried)
+                raise LLMError(f"{model}: unreadable response from {self.base_url}: {exc}") from exc
             else:
-                usage = resp.usage
-                text = (resp.choices[0].message.content or "") if resp.choices else ""
+                text, usage = _completion(model, resp, self.base_url)
                 return ChatResult(
                     text=text,
                     prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
@@ -150,6 +156,24 @@ class ChatClient:
         except (openai.OpenAIError, ValueError, TypeError) as exc:
             log.info("could not list models at %s: %s", self.base_url, exc)
         return None
+
+
+def _completion(model: str, resp, base_url: str):
+    """(text, usage) of a chat completion. A 200 whose body is not a completion (an HTML login or error page
+    from a proxy, a JSON object without choices) is an LLMError, not an AttributeError deep in a run."""
+    if isinstance(resp, (str, bytes)) or not hasattr(resp, "choices"):
+        body = resp.decode("utf-8", "replace") if isinstance(resp, bytes) else str(resp)
+        snippet = " ".join(body.split())[:120]
+        raise LLMError(f"{model}: {base_url} answered with a body that is not JSON ({snippet!r}): "
+                       "is OPENAI_BASE_URL the API's URL (ending in /v1)?")
+    choices = resp.choices
+    if not isinstance(choices, list) or not choices:
+        raise LLMError(f"{model}: {base_url} answered without any choice (not a chat completion)")
+    message = getattr(choices[0], "message", None)
+    content = getattr(message, "content", None)
+    if content is not None and not isinstance(content, str):
+        raise LLMError(f"{model}: {base_url} answered with a non-text message content")
+    return content or "", getattr(resp, "usage", None)
 
 
 def known_context_length(model: str) -> int:

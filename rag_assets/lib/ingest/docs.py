@@ -6,6 +6,7 @@ and change detection can compare content hashes.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import html
 import json
@@ -67,8 +68,9 @@ def file_url(base_url: str, rel_path: str) -> str:
 def load_documents(source: Path | str, base_url: str = "") -> LoadResult:
     """Read every usable document under `source` (a folder, or a single .jsonl/.html/.md file).
 
-    Unreadable files (binary, undecodable, empty) are skipped and listed; a source with no usable
-    document raises NoDocumentsError.
+    Files in another encoding than UTF-8 are decoded by their BOM, declared charset or a detected one;
+    unreadable files (binary, undecodable, empty) are skipped and listed as {"path", "reason"}; a source with
+    no usable document raises NoDocumentsError.
     """
     source = Path(source)
     if not source.exists():
@@ -115,17 +117,81 @@ def _read_text(path: Path) -> tuple[str, str | None]:
         raw = path.read_bytes()
     except OSError as exc:
         return "", f"unreadable: {exc.strerror or exc}"
-    # UTF-16 (a BOM first) is text full of NUL bytes, not binary.
-    encoding = "utf-16" if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8-sig"
-    if encoding != "utf-16" and b"\x00" in raw[:8192]:
-        return "", "binary content"
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        return "", f"not valid {'UTF-16' if encoding == 'utf-16' else 'UTF-8'} (byte {exc.start})"
+    text, reason = decode(raw, html=path.suffix.lower() in HTML_SUFFIXES)
+    if reason:
+        return "", reason
     if not text.strip():
         return "", "empty"
     return text, None
+
+
+# <meta charset="...">, <meta http-equiv="Content-Type" content="text/html; charset=...">, <?xml encoding="..."?>
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+# What browsers do (WHATWG Encoding): a page labelled Latin-1 or ASCII is decoded as windows-1252.
+_WHATWG_ALIASES = {"iso-8859-1": "cp1252", "iso8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252",
+                   "l1": "cp1252", "ascii": "cp1252", "us-ascii": "cp1252", "windows-1252": "cp1252"}
+
+
+def declared_charset(raw: bytes) -> str | None:
+    """The charset an HTML page declares in its first 4 KiB (meta tag or XML declaration), if Python knows it."""
+    head = raw[:4096]
+    match = _XML_ENCODING.search(head) or _META_CHARSET.search(head)
+    if not match:
+        return None
+    label = match.group(1).decode("ascii", "replace").strip().lower()
+    label = _WHATWG_ALIASES.get(label, label)
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def decode(raw: bytes, html: bool = True) -> tuple[str, str | None]:
+    """(text, None), or ("", why it is not text). A BOM wins, then the page's declared charset, then UTF-8,
+    then the encoding charset-normalizer detects; bytes that are none of these are binary or undecodable."""
+    if raw.startswith(codecs.BOM_UTF8):
+        return _strict(raw[3:], "utf-8")
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _strict(raw, "utf-16")
+    if b"\x00" in raw[:8192]:
+        return "", "binary content"
+    declared = declared_charset(raw) if html else None
+    for encoding in dict.fromkeys(e for e in (declared, "utf-8") if e):
+        text, _ = _strict(raw, encoding)
+        if text or not raw:
+            return text, None
+    detected = _detect(raw)
+    if detected is not None:
+        return detected, None
+    what = f"not valid {declared}" + (" as declared" if declared != "utf-8" else "") if declared else "not UTF-8"
+    return "", f"{what}, and no other text encoding detected"
+
+
+def _strict(raw: bytes, encoding: str) -> tuple[str, str | None]:
+    try:
+        return raw.decode(encoding), None
+    except UnicodeDecodeError as exc:
+        return "", f"not valid {encoding.upper()} (byte {exc.start})"
+
+
+def _detect(raw: bytes) -> str | None:
+    """The encoding charset-normalizer finds most coherent; among about equally good guesses windows-1252 (the
+    most common legacy encoding of Western docs: a short Latin-1 text fits a dozen code pages about as well)."""
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(raw[:200_000]))
+    if not matches:
+        return None
+    best = min(matches, key=lambda m: (m.chaos, -m.coherence))
+    tied = [e for m in matches if m.chaos == best.chaos and m.coherence >= best.coherence - 0.1
+            for e in m.could_be_from_charset]
+    for encoding in (["cp1252"] if "cp1252" in tied else []) + [best.encoding]:
+        try:
+            return raw.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return None
 
 
 def _load_jsonl(text: str, rel: str, base_url: str, result: LoadResult) -> None:

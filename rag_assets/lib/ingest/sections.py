@@ -1,8 +1,15 @@
 """Split documents into sections, each with a `page#anchor` source URL.
 
-HTML follows the seed: every `<section id=...>` contributes its own direct text; nested
-subsections are their own rows and never repeated in the parent; sections without an id are
-dropped. Markdown: each heading starts a section, anchored by GitHub's slug rules.
+HTML, by what the page is made with:
+- Sphinx (`<section id>`, or `<div class="section" id>` before Sphinx 4): every such container contributes
+  its own direct text; nested subsections are their own rows and never repeated in the parent; containers
+  without an id are dropped (the seed's rule).
+- Otherwise (MkDocs/Material, Docusaurus, any page with `<main>`/`<article>`): the content root is split at
+  each h1-h3 heading that has an id (or an `<a id|name>` inside it); text before the first one is the page's
+  own section (no anchor).
+- A page with neither becomes one section: its whole content, anchored at the page.
+Two sections of one page with the same anchor become one row with both texts.
+Markdown: each heading starts a section, anchored by GitHub's slug rules.
 """
 
 from __future__ import annotations
@@ -18,9 +25,28 @@ from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 PARSER_VERSION = "sections-v1"
 
 HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
-# Sphinx's "¶" permalink anchors and non-content elements add noise, never meaning.
+SPLIT_HEADINGS = {"h1", "h2", "h3"}
+# Sphinx's "¶" permalink anchors and non-content elements add noise, never meaning. (Sphinx pages keep
+# exactly these rules, so their sections do not change.)
 _SKIP_TAGS = {"script", "style", "template", "noscript"}
 _SKIP_CLASSES = {"headerlink"}
+# Other generators' page chrome inside the content root: navigation, permalinks (Docusaurus' zero-width "#"),
+# buttons, breadcrumbs, tables of contents, edit links, pagination.
+_CHROME_TAGS = _SKIP_TAGS | {"nav", "button", "svg", "form", "select", "input", "iframe"}
+_CHROME_CLASSES = _SKIP_CLASSES | {
+    "hash-link", "anchorjs-link", "md-content__button", "md-source-file", "md-sidebar", "theme-doc-toc-mobile",
+    "theme-doc-breadcrumbs", "theme-doc-footer", "theme-doc-version-badge", "pagination-nav", "navbar",
+}
+_SKIP_ROLES = {"navigation", "banner", "contentinfo", "search"}
+# Elements that start a new line of text; everything else is inline and joins its neighbours.
+_BLOCK_TAGS = {
+    "address", "article", "blockquote", "dd", "details", "div", "dl", "dt", "figcaption", "figure", "header",
+    "hr", "li", "main", "ol", "p", "pre", "section", "summary", "table", "tbody", "thead", "tfoot", "tr",
+    "ul", "br", "caption", *HEADINGS,
+}
+# Where the content is, most specific first: Docusaurus, MkDocs Material, MkDocs themes, Sphinx, generic.
+_CONTENT_ROOTS = (".theme-doc-markdown", "article.md-content__inner", ".md-content", "div[role=main]",
+                  "[role=main]", "div.body", "article", "main", "body")
 
 
 @dataclass(frozen=True)
@@ -35,8 +61,18 @@ def split_sections(doc_id: str, url: str, fmt: str, content: str) -> list[Sectio
     if fmt == "html":
         return html_sections(doc_id, url, content)
     if fmt == "markdown":
-        return markdown_sections(doc_id, url, content)
+        return merge_duplicate_anchors(markdown_sections(doc_id, url, content))
     raise ValueError(f"unknown document format {fmt!r} for {doc_id}")
+
+
+def merge_duplicate_anchors(sections: list[Section]) -> list[Section]:
+    """One row per source: a repeated anchor on one page keeps all its text (in page order), not the last."""
+    merged: dict[str, Section] = {}
+    for s in sections:
+        first = merged.get(s.source)
+        merged[s.source] = s if first is None else Section(first.doc_id, first.source, first.title,
+                                                           first.text + "\n\n" + s.text)
+    return list(merged.values())
 
 
 # --- HTML ---------------------------------------------------------------------------------
@@ -44,16 +80,93 @@ def split_sections(doc_id: str, url: str, fmt: str, content: str) -> list[Sectio
 
 def html_sections(doc_id: str, url: str, content: str) -> list[Section]:
     soup = BeautifulSoup(content, "lxml")
+    base = url.split("#", 1)[0]
+    containers = [c for c in soup.find_all(_is_container) if c.get("id")]
+    if containers:
+        out = []
+        for section in containers:
+            text = _direct_text(section)
+            if text:
+                out.append(Section(doc_id, f"{base}#{section['id']}", _heading(section) or section["id"], text))
+        return merge_duplicate_anchors(out)
+    root = content_root(soup)
+    if root is None:
+        return []
+    return merge_duplicate_anchors(_heading_sections(doc_id, base, root, _page_title(soup)))
+
+
+def _is_container(tag: Tag) -> bool:
+    """A Sphinx section: `<section>` (Sphinx 4+) or `<div class="section">` (older Sphinx, docutils)."""
+    return tag.name == "section" or (tag.name == "div" and "section" in (tag.get("class") or ()))
+
+
+def content_root(soup: BeautifulSoup) -> Tag | None:
+    for selector in _CONTENT_ROOTS:
+        found = soup.select(selector)
+        if selector == "article" and len(found) > 1:
+            continue  # a listing of several articles: take the page's main instead
+        if found:
+            return found[0]
+    return soup if soup.find(string=lambda s: s.strip()) else None
+
+
+def _heading_sections(doc_id: str, base: str, root: Tag, page_title: str) -> list[Section]:
+    """Split the root at each h1-h3 with an anchor; text before the first is the page's own section."""
+    segments: list[tuple[str | None, str, list[str]]] = [(None, "", [])]  # (anchor, title, text pieces)
+    for kind, value in _walk(root):
+        if kind == "heading":
+            title = _heading_text(value)
+            segments.append((heading_anchor(value), title, [title, "\n"]))
+        else:
+            segments[-1][2].append(value)
     out = []
-    for section in soup.find_all("section"):
-        anchor = section.get("id")
-        if not anchor:
-            continue
-        text = _direct_text(section)
+    for anchor, title, pieces in segments:
+        text = _tidy("".join(pieces))
         if not text:
             continue
-        out.append(Section(doc_id=doc_id, source=f"{url}#{anchor}", title=_heading(section) or anchor, text=text))
+        if anchor is None:
+            title = title or _first_heading(root) or page_title or doc_id
+        out.append(Section(doc_id, f"{base}#{anchor}" if anchor else base, title or anchor or doc_id, text))
     return out
+
+
+def heading_anchor(tag: Tag) -> str | None:
+    """The anchor a heading is linked by: its id, else an `<a id>`/`<a name>` inside it."""
+    if tag.get("id"):
+        return tag["id"]
+    inner = tag.find(lambda t: t.name == "a" and (t.get("id") or t.get("name")))
+    return (inner.get("id") or inner.get("name")) if inner is not None else None
+
+
+def _walk(node: Tag):
+    """("text", str) pieces in document order ("\n" at block edges) and ("heading", tag) at split points."""
+    for child in node.children:
+        if isinstance(child, Comment):
+            continue
+        if isinstance(child, NavigableString):
+            yield "text", str(child)
+        elif isinstance(child, Tag) and not _chrome(child):
+            if child.name in SPLIT_HEADINGS and heading_anchor(child):
+                yield "heading", child
+            elif child.name in _BLOCK_TAGS:
+                yield "text", "\n"
+                yield from _walk(child)
+                yield "text", "\n"
+            else:
+                yield from _walk(child)
+
+
+def _heading_text(tag: Tag) -> str:
+    return " ".join("".join(_inline_strings(tag, _chrome)).split())
+
+
+def _first_heading(root: Tag) -> str:
+    h = root.find(["h1", "h2"])
+    return _heading_text(h) if h is not None else ""
+
+
+def _page_title(soup: BeautifulSoup) -> str:
+    return " ".join(soup.title.get_text().split()) if soup.title is not None else ""
 
 
 def _direct_text(section: Tag) -> str:
@@ -75,21 +188,27 @@ def _text_of(node) -> str:
     return "".join(_inline_strings(node)).strip()
 
 
-def _inline_strings(tag: Tag):
+def _inline_strings(tag: Tag, skip=None):
+    skip = skip or _skipped
     for child in tag.children:
         if isinstance(child, Comment):
             continue
         if isinstance(child, NavigableString):
             yield str(child)
-        elif isinstance(child, Tag) and not _skipped(child):
-            yield from _inline_strings(child)
+        elif isinstance(child, Tag) and not skip(child):
+            yield from _inline_strings(child, skip)
 
 
 def _skipped(tag: Tag) -> bool:
-    if tag.name == "section" or tag.name in _SKIP_TAGS:
+    if _is_container(tag) or tag.name in _SKIP_TAGS:
         return True
-    classes = tag.get("class") or ()
-    return any(c in _SKIP_CLASSES for c in classes)
+    return any(c in _SKIP_CLASSES for c in tag.get("class") or ())
+
+
+def _chrome(tag: Tag) -> bool:
+    if tag.name in _CHROME_TAGS or tag.get("role") in _SKIP_ROLES:
+        return True
+    return any(c in _CHROME_CLASSES for c in tag.get("class") or ())
 
 
 def _heading(section: Tag) -> str:
@@ -103,6 +222,50 @@ def _tidy(text: str) -> str:
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
     text = "\n".join(lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+# --- Gold context for any anchor (evaluation) ---------------------------------------------
+
+
+def anchor_context(content: str, fmt: str, anchor: str) -> tuple[str | None, str | None]:
+    """(the text of the element an anchor names, the anchor of its enclosing section) on one HTML page.
+
+    An API object's `<dt id="csv.DictReader">` gives the dt and its dd (the signature and its description);
+    another element its own text; a bare target (`<span id=...></span>`) no text. The enclosing section is the
+    nearest Sphinx section around the element, else the last h1-h3 with an anchor before it. (None, None) when
+    the page has no such anchor (or is not HTML).
+    """
+    if fmt != "html" or not anchor:
+        return None, None
+    soup = BeautifulSoup(content, "lxml")
+    target = soup.find(id=anchor) or soup.find("a", attrs={"name": anchor})
+    if target is None:
+        return None, None
+    if target.name == "dt":
+        parts = [target]
+        for sib in target.find_next_siblings():
+            if sib.name != "dd":
+                break
+            parts.append(sib)
+        text = _tidy("\n".join(_block_text(p) for p in parts))
+    elif _is_container(target) or target.name in HEADINGS:
+        text = None  # a section or heading anchor: its section is the context
+    else:
+        text = _block_text(target)
+    parent = target.find_parent(_is_container)
+    while parent is not None and not parent.get("id"):
+        parent = parent.find_parent(_is_container)
+    enclosing = parent["id"] if parent is not None else None
+    if enclosing is None:
+        for h in target.find_all_previous(list(SPLIT_HEADINGS)) if target.name not in SPLIT_HEADINGS else [target]:
+            if heading_anchor(h):
+                enclosing = heading_anchor(h)
+                break
+    return text or None, enclosing
+
+
+def _block_text(tag: Tag) -> str:
+    return _tidy("".join(piece for kind, piece in _walk(tag) if kind == "text"))
 
 
 # --- Markdown -----------------------------------------------------------------------------

@@ -43,18 +43,42 @@ class HybridParams:
 
 
 def rrf(ranked_lists: list[list[str]], weights: list[float] | None = None, k: int = 60) -> list[tuple[str, float]]:
-    """Reciprocal rank fusion: score(d) = sum_i w_i / (k + rank_i(d)), ranks from 1; ties by first appearance."""
+    """Reciprocal rank fusion: score(d) = sum_i w_i / (k + rank_i(d)), ranks from 1.
+
+    Equal scores are ordered by the best rank a document reached in any list (then by the earlier list, then
+    by id), so a tie never depends on which list happened to mention a document last.
+    """
     weights = [1.0] * len(ranked_lists) if weights is None else weights
     if len(weights) != len(ranked_lists):
         raise ValueError("one weight per ranked list")
     if k < 0:
         raise ValueError(f"the RRF constant k must be >= 0, got {k}")
     scores: dict[str, float] = {}
-    for ranked, w in zip(ranked_lists, weights):
+    best: dict[str, tuple[int, int]] = {}  # doc -> (best rank, index of the list it was reached in)
+    for li, (ranked, w) in enumerate(zip(ranked_lists, weights)):
         for rank, doc in enumerate(ranked, 1):
             scores[doc] = scores.get(doc, 0.0) + w / (k + rank)
-    order = {doc: i for i, doc in enumerate(d for ranked in ranked_lists for d in ranked)}
-    return sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+            best[doc] = min(best.get(doc, (rank, li)), (rank, li))
+    return sorted(scores.items(), key=lambda kv: (-kv[1], best[kv[0]], kv[0]))
+
+
+def clean_query(query: str) -> str:
+    """A query as valid Unicode text: bytes that were not UTF-8 (which Python keeps as lone surrogates in argv
+    and in surrogateescape'd input) become U+FFFD, so no tokenizer, index or JSON encoder trips on them."""
+    if not isinstance(query, str):
+        raise TypeError(f"a query must be a string, got {type(query).__name__}")
+    try:
+        query.encode("utf-8")
+        return query
+    except UnicodeEncodeError:
+        raw = query.encode("utf-8", "surrogateescape" if _only_escaped(query) else "surrogatepass")
+        return raw.decode("utf-8", "replace").encode("utf-8", "replace").decode("utf-8")
+
+
+def _only_escaped(text: str) -> bool:
+    # surrogateescape can only encode U+DC80..U+DCFF (one undecodable byte each); other lone surrogates
+    # (from JSON "\\ud800" or broken UTF-16) go through surrogatepass and are then replaced.
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
 
 
 class Retriever:
@@ -110,6 +134,7 @@ class Retriever:
         return self.table.version
 
     def semantic(self, query: str, k: int) -> list[Hit]:
+        query = clean_query(query)
         if not query.strip() or k <= 0:
             return []
         self._check_model()
@@ -117,10 +142,10 @@ class Retriever:
         return [Hit(**h) for h in vector_store.search(self.table, vector, k)]
 
     def lexical(self, query: str, k: int) -> list[Hit]:
-        return [Hit(**h) for h in lexical.search(self.index, query, k)]
+        return [Hit(**h) for h in lexical.search(self.index, clean_query(query), k)]
 
     def hybrid(self, query: str, k: int) -> list[Hit]:
-        p = self.hybrid_params
+        p, query = self.hybrid_params, clean_query(query)
         depth = max(k, p.candidates)
         sem, lex = self.semantic(query, depth), self.lexical(query, depth)
         by_id = {h.id: h for h in lex} | {h.id: h for h in sem}
@@ -130,4 +155,4 @@ class Retriever:
     def search(self, query: str, mode: str = "hybrid", k: int = 5) -> list[Hit]:
         if mode not in MODES:
             raise ValueError(f"unknown search mode {mode!r}: choose one of {', '.join(MODES)}")
-        return getattr(self, mode)(query, k)
+        return getattr(self, mode)(clean_query(query), k)
