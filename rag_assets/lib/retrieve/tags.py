@@ -84,13 +84,16 @@ def augment(questions: Sequence[str], tags: Sequence[str], copies: int = 1, seed
 # --- the classifier ---------------------------------------------------------------------------------
 
 
+_VECTORS: dict[str, dict[str, np.ndarray]] = {}  # model -> question -> vector, within one process
+
+
 def _normalise(text: str) -> str:
     return " ".join(str(text).lower().split())
 
 
 class TagClassifier:
     def __init__(self, kind: str = "tfidf", embedding_model: str | None = None, c: float = 10.0,
-                 augment_copies: int = 1, base_url: str = "", depth: int = 1):
+                 augment_copies: int = 0, base_url: str = "", depth: int = 1):
         if kind not in KINDS:
             raise ValueError(f"unknown tag classifier kind {kind!r}: choose one of {', '.join(KINDS)}")
         if kind != "tfidf" and not embedding_model:
@@ -110,7 +113,14 @@ class TagClassifier:
     def _embed(self, questions: Sequence[str]) -> np.ndarray:
         from rag_assets.lib.ingest import embed
 
-        return embed.encode(embed.cached_model(self.embedding_model), [str(q) for q in questions])
+        texts = [str(q) for q in questions]
+        memo = _VECTORS.setdefault(self.embedding_model, {})
+        if len(memo) > 200_000:
+            memo.clear()
+        todo = list(dict.fromkeys(t for t in texts if t not in memo))
+        if todo:  # fitting several kinds on the same questions embeds them once
+            memo.update(zip(todo, embed.encode(embed.cached_model(self.embedding_model), todo)))
+        return np.stack([memo[t] for t in texts]) if texts else np.zeros((0, 1), dtype=np.float32)
 
     def _features(self, questions: Sequence[str], fit: bool = False):
         from scipy import sparse
