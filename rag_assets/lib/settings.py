@@ -5,6 +5,8 @@ Precedence, highest first:
   1. an override: Dagster run config of the `rag` resource, or a CLI flag (`None` means "not given")
   2. the environment variable of the setting (an empty value counts as unset)
   3. the promoted variant, <data dir>/production.json (only settings with a `promoted` key)
+  3b. the fusion parameters the `hybrid_tuning` asset learned, <data dir>/models/hybrid_tuning.json
+      (only settings marked `tuned=True`)
   4. the default below
 
 Adding a setting is one entry in `Settings`: `name: type = setting(default, env=..., promoted=..., check=...,
@@ -34,7 +36,19 @@ DEFAULT_CHUNK_OVERLAP = 50
 DEFAULT_RAY_MIN_CHUNKS = 512
 DEFAULT_RETRIEVAL_MODE = "hybrid"
 DEFAULT_NUM_CHUNKS = 5
-RETRIEVAL_MODES = ("semantic", "lexical", "hybrid")  # = retriever.MODES (a test keeps them equal)
+# Hybrid fusion and the docs-area reranker (issue 12); tuned values come from `hybrid_tuning` or a promoted variant.
+DEFAULT_HYBRID_SEMANTIC_WEIGHT = 1.0
+DEFAULT_HYBRID_LEXICAL_WEIGHT = 1.0
+DEFAULT_RRF_K = 60
+DEFAULT_BM25_TITLE_BOOST = 1.0
+DEFAULT_RERANK = "none"  # none | tags: move chunks of the predicted docs area ahead
+DEFAULT_RERANK_CANDIDATES = 30
+DEFAULT_RERANK_THRESHOLD = 0.9  # the seed's confidence threshold
+DEFAULT_PROMPT = "default"  # a name in lib/generate/answer.py PROMPTS, or a system prompt of its own
+# Written by the `hybrid_tuning` asset: fusion parameters learned on the synthetic validation questions;
+# level 3b of the precedence, under production.json, for the settings marked `tuned=True`.
+TUNED_FILE = "models/hybrid_tuning.json"
+RETRIEVAL_MODES = ("semantic", "lexical", "hybrid", "rerank")  # = retriever.MODES (a test keeps them equal)
 # Written by promoting an experiment variant (`rag-assets experiments --promote`); level 3 above.
 PRODUCTION_FILE = "production.json"
 
@@ -56,6 +70,10 @@ def positive(value) -> str | None:
 
 def non_negative(value) -> str | None:
     return None if value >= 0 else f"must be >= 0, got {value!r}"
+
+
+def unit_interval(value) -> str | None:
+    return None if 0 <= value <= 1 else f"must be in [0, 1], got {value!r}"
 
 
 def one_of(*choices) -> Callable:
@@ -88,12 +106,13 @@ def local_model_exists(name) -> str | None:
 class SettingSpec:
     env: str | None = None  # environment variable (level 2)
     promoted: str | None = None  # key in production.json (level 3)
+    tuned: bool = False  # may come from the hybrid_tuning asset's file (level 3b, under production.json)
     check: Callable[[Any], str | None] | None = None
     help: str = ""
 
 
-def setting(default, *, env=None, promoted=None, check=None, help="") -> Any:
-    return field(default=default, metadata={"rag": SettingSpec(env, promoted, check, help)})
+def setting(default, *, env=None, promoted=None, tuned=False, check=None, help="") -> Any:
+    return field(default=default, metadata={"rag": SettingSpec(env, promoted, tuned, check, help)})
 
 
 @dataclass(frozen=True)
@@ -118,7 +137,7 @@ class Settings:
                                   help="below this many new chunks, embed in-process instead of on Ray")
     # Answering (promoted with a variant): what search, ask, evaluation and serving use
     retrieval_mode: str = setting(DEFAULT_RETRIEVAL_MODE, env="RAG_RETRIEVAL_MODE", promoted="retrieval",
-                                  check=one_of(*RETRIEVAL_MODES), help="semantic, lexical or hybrid")
+                                  check=one_of(*RETRIEVAL_MODES), help="semantic, lexical, hybrid or rerank")
     num_chunks: int = setting(DEFAULT_NUM_CHUNKS, env="RAG_NUM_CHUNKS", promoted="num_chunks", check=positive,
                               help="chunks of context per question")
     llm_model: str | None = setting(None, env="RAG_LLM_MODEL", promoted="llm",
@@ -128,6 +147,25 @@ class Settings:
                                           help="OpenAI-compatible endpoint; unset = offline (no LLM calls)")
     llm_concurrency: int = setting(4, env="RAG_LLM_CONCURRENCY", check=positive,
                                    help="LLM calls in flight during evaluation")
+    # Hybrid fusion and the docs-area reranker (issue 12); `tuned`: learned by the hybrid_tuning asset
+    hybrid_semantic_weight: float = setting(DEFAULT_HYBRID_SEMANTIC_WEIGHT, env="RAG_HYBRID_SEMANTIC_WEIGHT",
+                                            promoted="hybrid_semantic_weight", tuned=True, check=non_negative,
+                                            help="RRF weight of the semantic leg")
+    hybrid_lexical_weight: float = setting(DEFAULT_HYBRID_LEXICAL_WEIGHT, env="RAG_HYBRID_LEXICAL_WEIGHT",
+                                           promoted="hybrid_lexical_weight", tuned=True, check=non_negative,
+                                           help="RRF weight of the lexical (BM25) leg")
+    rrf_k: int = setting(DEFAULT_RRF_K, env="RAG_RRF_K", promoted="rrf_k", tuned=True, check=non_negative,
+                         help="the RRF constant: larger flattens the rank weights")
+    bm25_title_boost: float = setting(DEFAULT_BM25_TITLE_BOOST, env="RAG_BM25_TITLE_BOOST", promoted="bm25_title_boost",
+                                      tuned=True, check=non_negative, help="BM25 title-field boost (text counts 1)")
+    rerank: str = setting(DEFAULT_RERANK, env="RAG_RERANK", promoted="rerank", tuned=True, check=one_of("none", "tags"),
+                          help="none | tags: move chunks of the predicted docs area ahead")
+    rerank_candidates: int = setting(DEFAULT_RERANK_CANDIDATES, env="RAG_RERANK_CANDIDATES", promoted="rerank_candidates",
+                                     tuned=True, check=positive, help="how wide the first stage is read before reranking")
+    rerank_threshold: float = setting(DEFAULT_RERANK_THRESHOLD, env="RAG_RERANK_THRESHOLD", promoted="rerank_threshold",
+                                      tuned=True, check=unit_interval, help="the tag classifier's confidence needed to rerank")
+    prompt: str = setting(DEFAULT_PROMPT, env="RAG_PROMPT", promoted="prompt",
+                          help="a prompt name of lib/generate/answer.py PROMPTS, or a system prompt of its own")
 
     def __post_init__(self):
         for f in path_fields():
@@ -221,6 +259,7 @@ def resolve(overrides: dict) -> tuple[dict, dict, list[str]]:
     except (ValueError, TypeError) as exc:
         promoted, production = {}, None
         problems.append(str(exc))
+    tuned, tuned_path = read_tuned(data_dir), Path(data_dir).expanduser() / TUNED_FILE
     for f in fields():
         s = spec(f)
         raw_env = os.environ.get(s.env) if s.env else None
@@ -232,6 +271,9 @@ def resolve(overrides: dict) -> tuple[dict, dict, list[str]]:
         elif s.promoted and s.promoted in promoted:
             (value, why), sources[f.name] = _typed(f, promoted[s.promoted]), f"production.json ({production})"
             origin = f'{production}, key "{s.promoted}"'
+        elif s.tuned and f.name in tuned:
+            (value, why), sources[f.name] = _typed(f, tuned[f.name]), f"hybrid_tuning ({tuned_path})"
+            origin = f'{tuned_path}, key "{f.name}"'
         else:
             (value, why), sources[f.name], origin = (f.default, None), "default", "default"
         if why is None and value is not None and s.check is not None:
@@ -311,3 +353,13 @@ def describe(settings: Settings) -> list[dict]:
          "env": spec(f).env, "promoted_key": spec(f).promoted, "help": spec(f).help}
         for f in fields()
     ]
+
+
+def read_tuned(data_dir) -> dict:
+    """<data dir>/models/hybrid_tuning.json's chosen parameters (written by `hybrid_tuning`), or {}."""
+    path = Path(data_dir).expanduser() / TUNED_FILE
+    try:
+        params = json.loads(path.read_text(encoding="utf-8")).get("params", {}) if path.is_file() else {}
+    except (ValueError, AttributeError):
+        return {}  # a broken tuning file means defaults, as if it had not been tuned
+    return {f.name: params[f.name] for f in fields() if spec(f).tuned and f.name in params}

@@ -1,7 +1,10 @@
 """The experiment sweep: a YAML file of parameter lists whose every combination is a variant.
 
 Keys (each a list; a scalar counts as a one-item list; a key left out means the production default):
-chunk_size, chunk_overlap, embedding_model, retrieval (semantic, lexical, hybrid), num_chunks, llm.
+chunk_size, chunk_overlap, embedding_model, retrieval (semantic, lexical, hybrid, rerank), num_chunks, llm;
+and (issue 12) prompt (a name in lib/generate/answer.py PROMPTS: default, ignore-irrelevant), rerank (none | tags),
+rerank_candidates, rerank_threshold, hybrid_semantic_weight, hybrid_lexical_weight, rrf_k. A variant key names
+these only when the sweep file lists them, so existing partition keys do not change.
 Variants sharing a chunking share its chunks and lexical index; variants sharing (chunking, model)
 share one embedding run, so sweeping num_chunks, retrieval or llm never re-embeds.
 """
@@ -19,7 +22,11 @@ import yaml
 from rag_assets.lib.retrieve.retriever import MODES
 from rag_assets.lib.settings import DEFAULT_SWEEP_PATH, Settings, env_value, llm_endpoint  # noqa: F401 (re-export)
 EXTRACTIVE = "extractive"  # the offline answerer: no LLM, no cost
-KEYS = ("chunk_size", "chunk_overlap", "embedding_model", "retrieval", "num_chunks", "llm")
+BASE_KEYS = ("chunk_size", "chunk_overlap", "embedding_model", "retrieval", "num_chunks", "llm")
+# Retrieval and prompt keys (issue 12), with their short names in variant keys.
+TUNING_KEYS = {"prompt": "p-", "rerank": "rr-", "rerank_candidates": "rn", "rerank_threshold": "rt",
+               "hybrid_semantic_weight": "sw", "hybrid_lexical_weight": "lw", "rrf_k": "rrf"}
+KEYS = BASE_KEYS + tuple(TUNING_KEYS)
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,13 @@ class Variant:
     key: str  # e.g. cs700-ov50__minilm-l6-v2__hybrid__k5__extractive (the partition key)
     chunking_key: str  # cs700-ov50
     embedding_key: str  # cs700-ov50__minilm-l6-v2
+    prompt: str = "default"
+    rerank: str = "none"
+    rerank_candidates: int = 30
+    rerank_threshold: float = 0.9
+    hybrid_semantic_weight: float = 1.0
+    hybrid_lexical_weight: float = 1.0
+    rrf_k: int = 60
 
     def params(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k in KEYS}
@@ -79,6 +93,7 @@ def defaults(settings: Settings) -> dict:
         "retrieval": settings.retrieval_mode,
         "num_chunks": settings.num_chunks,
         "llm": default_llm(settings),
+        **{k: getattr(settings, k) for k in TUNING_KEYS},
     }
 
 
@@ -111,12 +126,16 @@ def parse_sweep(raw, settings: Settings, path: Path | str = "<sweep>") -> Sweep:
     model_slugs = _slugs(lists["embedding_model"], _model_slug)
     llm_slugs = _slugs(lists["llm"], _llm_slug)
     variants = []
-    for cs, ov, model, mode, k, llm in itertools.product(*(lists[key] for key in KEYS)):
+    named = [key for key in TUNING_KEYS if key in raw]  # only these appear in variant keys
+    for values in itertools.product(*(lists[key] for key in KEYS)):
+        cs, ov, model, mode, k, llm = values[: len(BASE_KEYS)]
+        tuning = dict(zip(TUNING_KEYS, values[len(BASE_KEYS):]))
         ckey = f"cs{cs}-ov{ov}"
         ekey = f"{ckey}__{model_slugs[model]}"
-        variants.append(
-            Variant(cs, ov, model, mode, k, llm, key=f"{ekey}__{mode}__k{k}__{llm_slugs[llm]}", chunking_key=ckey, embedding_key=ekey)
-        )
+        key = f"{ekey}__{mode}__k{k}__{llm_slugs[llm]}"
+        if named:
+            key += "__" + "-".join(f"{TUNING_KEYS[n]}{_slug(str(tuning[n])) or 'x'}" for n in named)
+        variants.append(Variant(cs, ov, model, mode, k, llm, key=key, chunking_key=ckey, embedding_key=ekey, **tuning))
     return Sweep(Path(path), tuple(variants))
 
 
@@ -132,8 +151,13 @@ def _values(where: str, key: str, value) -> list:
 
 
 def _check(where: str, key: str, v):
-    if key in ("chunk_size", "chunk_overlap", "num_chunks"):
-        least = 0 if key == "chunk_overlap" else 1
+    if key in ("hybrid_semantic_weight", "hybrid_lexical_weight", "rerank_threshold"):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (key == "rerank_threshold" and v > 1):
+            bound = "in [0, 1]" if key == "rerank_threshold" else ">= 0"
+            raise ValueError(f"{where}: {key} values must be numbers {bound}, got {v!r}")
+        return float(v)
+    if key in ("chunk_size", "chunk_overlap", "num_chunks", "rerank_candidates", "rrf_k"):
+        least = 0 if key in ("chunk_overlap", "rrf_k") else 1
         if isinstance(v, bool) or not isinstance(v, int) or v < least:
             raise ValueError(f"{where}: {key} values must be integers >= {least}, got {v!r}")
         return v
@@ -141,6 +165,8 @@ def _check(where: str, key: str, v):
         raise ValueError(f"{where}: {key} values must be non-empty strings, got {v!r}")
     if key == "retrieval" and v not in MODES:
         raise ValueError(f"{where}: retrieval {v!r} is not one of {', '.join(MODES)}")
+    if key == "rerank" and v not in ("none", "tags"):
+        raise ValueError(f"{where}: rerank {v!r} is not one of none, tags")
     return v.strip()
 
 

@@ -144,7 +144,8 @@ def run_variant(settings: Settings, variant: Variant, eval_path: Path | str | No
     if files.references.exists():  # written by the judge LLM for rows without one (online only)
         references = {r["question"]: r["reference_answer"] for r in read_json(files.references)["rows"] if r["reference_answer"]}
     # One cache across variants, runs and production: identical prompts reuse answers, identical answers judgements.
-    generator = evaluate.make_generator(variant.llm, cache=JudgeCache(files.judge_cache))
+    generator = evaluate.make_generator(variant.llm, cache=JudgeCache(files.judge_cache),
+                                        prompt=variant.prompt)
     judge = evaluate.make_judge(files.judge_cache, settings.judge_model)
     return evaluate_variant(settings, variant, questions, generator, judge, references)
 
@@ -154,7 +155,7 @@ def evaluate_variant(
 ) -> dict:
     """Retrieve and answer every question with this variant, score it, and keep the row on disk."""
     layout = embedding_layout(settings.data_dir, variant.embedding_key, variant.chunking_key)
-    retriever = Retriever.open(layout.root)  # the variant's committed pair (manifest under its root)
+    retriever = Retriever.open(layout.root, **retrieval_params(settings, variant))  # the variant's committed pair
     embed.cached_model(retriever.model_name)  # load before timing, so latency is per query only
     t0 = time.perf_counter()
     responses = evaluate.generate_responses(retriever, questions, generator, mode=variant.retrieval, num_chunks=variant.num_chunks)
@@ -185,6 +186,19 @@ def quality_for_ranking(q: dict) -> float | None:
     if q["status"] == "no_reference":
         return None
     return q["score"] if q["status"] == "scored" else LOWEST_QUALITY
+
+
+def retrieval_params(settings: Settings, variant: Variant) -> dict:
+    """The variant's fusion and rerank parameters; the tag classifier is production's (trained on its questions)."""
+    from rag_assets.lib.retrieve.retriever import HybridParams, RerankParams
+
+    return {
+        "hybrid": HybridParams(rrf_k=variant.rrf_k, semantic_weight=variant.hybrid_semantic_weight,
+                               lexical_weight=variant.hybrid_lexical_weight),
+        "rerank": RerankParams(variant.rerank, variant.rerank_candidates, variant.rerank_threshold,
+                               model_dir=str(Path(settings.data_dir) / "models" / "tag_classifier"),
+                               title_boost=settings.bm25_title_boost),
+    }
 
 
 def summarize(variant: Variant, responses: list[dict], retrieval: dict, quality: dict, seconds: float, generator: str, judge: str) -> dict:

@@ -23,6 +23,18 @@ from rag_assets.lib.settings import Settings, llm_endpoint
 log = logging.getLogger(__name__)
 
 SYSTEM_PROMPT = "Answer the query using the context provided. Be succinct."
+# Prompt variants (the sweep's `prompt` key, RAG_PROMPT): a name here, or any other text used as the system prompt.
+PROMPTS = {
+    "default": SYSTEM_PROMPT,
+    # The seed's variant for contexts that may not all be relevant.
+    "ignore-irrelevant": SYSTEM_PROMPT + " Feel free to ignore any contexts that don't seem relevant to the query.",
+}
+
+
+def system_prompt(prompt: str | None = None) -> str:
+    """The system prompt for a variant name (None: RAG_PROMPT or the promoted variant's, else the default)."""
+    prompt = prompt or Settings.from_env().prompt
+    return PROMPTS.get(prompt, prompt)
 DEFAULT_MAX_ANSWER_TOKENS = 512
 PROMPT_MARGIN_TOKENS = 32  # chat-template tokens around the messages
 
@@ -60,17 +72,19 @@ class LLMGenerator:
     slightly different answers, and every changed answer is judged again.
     """
 
-    def __init__(self, client: ChatClient, model: str, max_answer_tokens: int | None = None, cache=None):
+    def __init__(self, client: ChatClient, model: str, max_answer_tokens: int | None = None, cache=None,
+                 prompt: str | None = None):
         self.client = client
         self.cache = cache
         self.model = self.name = model
+        self.system_prompt = system_prompt(prompt)
         self.max_answer_tokens = max_answer_tokens or int(
             os.environ.get("RAG_LLM_MAX_TOKENS") or DEFAULT_MAX_ANSWER_TOKENS
         )
 
     def context_budget(self, question: str) -> int:
         """Tokens left for context: the window minus the prompt around it and room for the answer."""
-        frame = approx_tokens(SYSTEM_PROMPT) + approx_tokens(user_content(question, ""))
+        frame = approx_tokens(self.system_prompt) + approx_tokens(user_content(question, ""))
         return self.client.context_length(self.model) - frame - self.max_answer_tokens - PROMPT_MARGIN_TOKENS
 
     def build_context(self, question: str, hits: Sequence[Hit]) -> tuple[str, list[Hit]]:
@@ -94,7 +108,7 @@ class LLMGenerator:
         try:
             context, used = self.build_context(question, hits)
             messages = [
-                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "system", "content": self.system_prompt},
                 {"role": "user", "content": user_content(question, context)},
             ]
             key = [ANSWER_CACHE_VERSION, messages, self.max_answer_tokens]
@@ -171,9 +185,10 @@ class ExtractiveGenerator:
         return result(" ".join(s for s, _ in best), self.name, started, [src for _, src in best])
 
 
-def make_generator(model: str | None = None, cache=None):
+def make_generator(model: str | None = None, cache=None, prompt: str | None = None):
     """The LLM generator when OPENAI_BASE_URL is set (model: the argument, else RAG_LLM_MODEL or the promoted
-    variant's llm), else extractive. cache: a JudgeCache whose answers are reused for identical prompts."""
+    variant's llm), else extractive (which has no prompt). cache: a JudgeCache whose answers are reused for
+    identical prompts; `prompt`: a PROMPTS name or a system prompt."""
     model = model or Settings.from_env().llm_model
     if model == ExtractiveGenerator.name or not llm_endpoint():
         if model and model != ExtractiveGenerator.name:
@@ -181,4 +196,4 @@ def make_generator(model: str | None = None, cache=None):
         return ExtractiveGenerator()
     if not model:
         raise ValueError("OPENAI_BASE_URL is set but no model: set RAG_LLM_MODEL")
-    return LLMGenerator(ChatClient(), model, cache=cache)
+    return LLMGenerator(ChatClient(), model, cache=cache, prompt=prompt)

@@ -77,11 +77,13 @@ def query_terms(text: str) -> str:
     return " ".join(w.lower() for w in _WORD.findall(text))
 
 
-def search(index: tantivy.Index, text: str, k: int) -> list[dict]:
+def search(index: tantivy.Index, text: str, k: int, title_boost: float = 1.0) -> list[dict]:
+    """BM25 over text and title; `title_boost` weighs a title match against a body match (1 = equal)."""
     terms = query_terms(text)
     if not terms or k <= 0:
         return []
-    query, _errors = index.parse_query_lenient(terms, ["text", "title"])
+    boosts = None if title_boost == 1.0 else {"title": float(title_boost), "text": 1.0}
+    query, _errors = index.parse_query_lenient(terms, ["text", "title"], field_boosts=boosts)
     searcher = index.searcher()
     out = []
     for score, addr in searcher.search(query, limit=k).hits:
