@@ -33,10 +33,10 @@ class Fault:
     text: str | None = None  # replaces the completion (e.g. an unparseable judgement)
 
 
-def answer_for(user: str) -> str:
+def answer_for(user: str, answer_words: int = 30) -> str:
     context = user.split("context:", 1)[1].strip() if "context:" in user else ""
     words = context.split()
-    return "From the docs: " + " ".join(words[:30]) if words else "I don't know."
+    return "From the docs: " + " ".join(words[:answer_words]) if words else "I don't know."
 
 
 def judgement_for(user: str) -> tuple[int, str]:
@@ -48,8 +48,9 @@ def judgement_for(user: str) -> tuple[int, str]:
 
 
 class OpenAICompatibleServer:
-    def __init__(self, models=("test-llm", "test-judge"), max_model_len: int = 4096):
+    def __init__(self, models=("test-llm", "test-judge"), max_model_len: int = 4096, answer_words: int = 30):
         self.models, self.max_model_len = list(models), max_model_len
+        self.answer_words = answer_words  # a weaker server quotes less of its context
         self.requests: list[dict] = []
         self.faults: list[Fault] = []
         self.lock, self.stop = threading.Lock(), threading.Event()
@@ -140,7 +141,7 @@ def _handler(server: OpenAICompatibleServer):
                 score, why = judgement_for(user)
                 text = f"{score}\n{why}"
             else:
-                text = answer_for(user)
+                text = answer_for(user, server.answer_words)
             prompt_tokens = sum(len(m["content"].split()) for m in messages)
             self._send(200, {
                 "id": "cmpl-test", "object": "chat.completion", "created": 0, "model": body["model"],
@@ -168,3 +169,17 @@ def openai_server(monkeypatch):
     monkeypatch.delenv("RAG_LLM_CONTEXT_LENGTH", raising=False)
     yield server
     server.close()
+
+
+@pytest.fixture
+def two_llm_servers(openai_server, monkeypatch):
+    """(open, strong): the open LLM (and judge) at `openai_server`, a second server on another port as the
+    strong LLM (model "test-strong-llm", its own key), each recording its own calls. The open server quotes
+    fewer context words, so the strong one's answers score higher."""
+    strong = OpenAICompatibleServer(models=("test-strong-llm",))
+    openai_server.answer_words = 4
+    monkeypatch.setenv("RAG_STRONG_LLM_MODEL", "test-strong-llm")
+    monkeypatch.setenv("RAG_STRONG_LLM_BASE_URL", strong.base_url)
+    monkeypatch.setenv("RAG_STRONG_LLM_API_KEY", "strong-test-key")
+    yield openai_server, strong
+    strong.close()

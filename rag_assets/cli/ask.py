@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from rag_assets.lib.evaluate.pipeline import EvalConfig, make_generator
+from rag_assets.lib.evaluate.pipeline import EvalConfig
+from rag_assets.lib.route.router import OVERRIDES, load_router
 from rag_assets.lib.retrieve.retriever import MODES, Retriever
 from rag_assets.lib.settings import Settings
 from rag_assets.lib.store import Layout
@@ -16,7 +17,9 @@ def register(sub) -> None:
     p.add_argument("question")
     p.add_argument("--mode", choices=MODES, default=None, help="retrieval mode (default RAG_RETRIEVAL_MODE, hybrid)")
     p.add_argument("-k", "--num-chunks", type=int, default=None, help="chunks of context (default RAG_NUM_CHUNKS, 5)")
-    p.add_argument("--json", action="store_true", help="print {answer, sources, llm, ...} as JSON")
+    p.add_argument("--llm", choices=OVERRIDES, default="auto",
+                   help="which LLM answers: the router's choice (auto, default), the open or the strong one")
+    p.add_argument("--json", action="store_true", help="print {answer, sources, llm, route, ...} as JSON")
     p.set_defaults(func=run)
 
 
@@ -25,9 +28,9 @@ def run(args) -> int:
         raise ValueError("the question is empty")
     cfg = EvalConfig.from_env(retrieval_mode=args.mode, num_chunks=args.num_chunks)
     retriever = Retriever.from_layout(Layout(Settings.from_env().data_dir))
-    generator = make_generator()
+    router = load_router()
     hits = retriever.search(args.question, cfg.retrieval_mode, cfg.num_chunks)
-    out = generator.answer(args.question, hits)
+    out = router.answer(args.question, hits, args.llm)  # adds route and router_probability
     out["retrieved_sources"] = [h.source for h in hits]
     if args.json:
         print(json.dumps(out, indent=2))

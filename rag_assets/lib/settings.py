@@ -20,6 +20,11 @@ DEFAULT_RETRIEVAL_MODE = "hybrid"
 DEFAULT_NUM_CHUNKS = 5
 # Written by promoting an experiment variant (issue 6); read below, under the environment variables.
 PRODUCTION_FILE = "production.json"
+# Hybrid routing (issue 13): labelled questions, the share of queries sent to the strong LLM, the trained router.
+ROUTER_LABELS = Path("router") / "labels.jsonl"  # the project's own labels, under the data dir
+SHARED_ROUTING_TRAIN = PROJECT_ROOT.parent / "shared" / "datasets" / "routing-train.jsonl"
+ROUTER_MODEL_DIR = Path("router") / "model"
+DEFAULT_ROUTER_STRONG_SHARE = 0.2  # about the labelled share of hard questions (368 of 1,801)
 
 
 @dataclass(frozen=True)
@@ -36,10 +41,21 @@ class Settings:
     retrieval_mode: str = DEFAULT_RETRIEVAL_MODE
     num_chunks: int = DEFAULT_NUM_CHUNKS
     llm_model: str | None = None  # RAG_LLM_MODEL; "extractive" is the offline answerer
+    # The strong LLM role: no model = routing off. Its key is read from RAG_STRONG_LLM_API_KEY when called.
+    strong_llm_model: str | None = None  # RAG_STRONG_LLM_MODEL
+    strong_llm_base_url: str | None = None  # RAG_STRONG_LLM_BASE_URL, else OPENAI_BASE_URL
+    router_train_path: Path | None = None  # RAG_ROUTER_TRAIN_PATH, else labels under the data dir, else shared
+    router_strong_share: float = DEFAULT_ROUTER_STRONG_SHARE  # RAG_ROUTER_STRONG_SHARE
+    router_dir: Path | None = None  # RAG_ROUTER_DIR, else <data dir>/router/model
 
     def __post_init__(self):
         object.__setattr__(self, "docs_dir", Path(self.docs_dir).expanduser().resolve())
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
+        object.__setattr__(self, "router_dir", Path(self.router_dir or self.data_dir / ROUTER_MODEL_DIR).expanduser())
+        if self.router_train_path is not None:
+            object.__setattr__(self, "router_train_path", Path(self.router_train_path).expanduser())
+        if not 0.0 <= self.router_strong_share <= 1.0:
+            raise ValueError(f"router_strong_share must be in [0, 1], got {self.router_strong_share}")
         if self.chunk_size <= 0:
             raise ValueError(f"chunk_size must be positive, got {self.chunk_size}")
         if not 0 <= self.chunk_overlap < self.chunk_size:
@@ -64,6 +80,11 @@ class Settings:
             retrieval_mode=env.get("RAG_RETRIEVAL_MODE") or promoted.get("retrieval") or DEFAULT_RETRIEVAL_MODE,
             num_chunks=_int_env("RAG_NUM_CHUNKS", promoted.get("num_chunks", DEFAULT_NUM_CHUNKS)),
             llm_model=env.get("RAG_LLM_MODEL") or promoted.get("llm") or None,
+            strong_llm_model=env.get("RAG_STRONG_LLM_MODEL") or None,
+            strong_llm_base_url=env.get("RAG_STRONG_LLM_BASE_URL") or env.get("OPENAI_BASE_URL") or None,
+            router_train_path=env.get("RAG_ROUTER_TRAIN_PATH") or default_router_train_path(data_dir),
+            router_strong_share=_float_env("RAG_ROUTER_STRONG_SHARE", DEFAULT_ROUTER_STRONG_SHARE),
+            router_dir=env.get("RAG_ROUTER_DIR") or None,
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -87,6 +108,24 @@ def read_production(data_dir) -> dict:
     if not isinstance(config, dict):
         raise ValueError(f"{path} must hold a JSON object")
     return config
+
+
+def default_router_train_path(data_dir) -> Path | None:
+    """<data dir>/router/labels.jsonl when present, else ../shared/datasets/routing-train.jsonl, else None."""
+    for path in (Path(data_dir).expanduser() / ROUTER_LABELS, SHARED_ROUTING_TRAIN):
+        if path.is_file():
+            return path
+    return None
+
+
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
 def _int_env(name: str, default: int) -> int:

@@ -1,7 +1,8 @@
 """The experiment sweep: a YAML file of parameter lists whose every combination is a variant.
 
 Keys (each a list; a scalar counts as a one-item list; a key left out means the production default):
-chunk_size, chunk_overlap, embedding_model, retrieval (semantic, lexical, hybrid), num_chunks, llm.
+chunk_size, chunk_overlap, embedding_model, retrieval (semantic, lexical, hybrid), num_chunks, llm
+(a model name, "extractive", or "routed": the trained router picks the open or the strong LLM per question).
 Variants sharing a chunking share its chunks and lexical index; variants sharing (chunking, model)
 share one embedding run, so sweeping num_chunks, retrieval or llm never re-embeds.
 """
@@ -22,6 +23,7 @@ from rag_assets.lib.settings import PROJECT_ROOT, Settings
 
 DEFAULT_SWEEP_PATH = PROJECT_ROOT / "data" / "sweep.yaml"
 EXTRACTIVE = "extractive"  # the offline answerer: no LLM, no cost
+ROUTED = "routed"  # per question, the router's choice between the open and the strong LLM (issue 13)
 KEYS = ("chunk_size", "chunk_overlap", "embedding_model", "retrieval", "num_chunks", "llm")
 
 
