@@ -43,8 +43,9 @@ def test_router_skips_without_labelled_data(tmp_path, monkeypatch):
     result = dg.materialize([route.assets.router], resources={"rag": rag_settings(tmp_path, tmp_path / "data")})
     assert result.success
     assert result.get_asset_materialization_events() == []
-    warnings = [e for e in result.all_events if "router skipped: no labelled routing data" in (e.message or "")]
-    assert warnings
+    [observation] = [e.event_specific_data.asset_observation for e in result.all_events
+                     if e.event_type_value == "ASSET_OBSERVATION"]
+    assert observation.metadata["skipped"].value.startswith("router skipped: no labelled routing data")
     assert not (tmp_path / "data" / "router").exists()
 
 

@@ -47,9 +47,10 @@ def router(context: dg.AssetExecutionContext, rag: RagSettings):
     settings = rag.settings()
     path = settings.router_train_path
     if path is None or not path.is_file():
-        context.log.warning(
-            f"router skipped: no labelled routing data ({path or 'none found'}); set RAG_ROUTER_TRAIN_PATH or "
-            f"write {settings.data_dir / 'router' / 'labels.jsonl'}")
+        reason = (f"router skipped: no labelled routing data ({path or 'none found'}); set RAG_ROUTER_TRAIN_PATH "
+                  f"or write {settings.data_dir / 'router' / 'labels.jsonl'}")
+        context.log.warning(reason)
+        yield dg.AssetObservation(asset_key=context.asset_key, metadata={"skipped": reason})  # shown in the UI
         return
     questions, targets = load_labelled(path)
     result = classifier.fit_router(questions, targets, settings.router_strong_share, settings.embedding_model)
