@@ -84,3 +84,26 @@ def test_ask_routes_and_reports_the_route(built_index, two_llm_servers, trained_
     out = json.loads(capsys.readouterr().out)
     assert out["route"] == "open" and out["router_probability"] is None and out["llm"] == "test-llm"
     assert (generate_calls(strong_server), generate_calls(open_server)) == (1, 1)
+
+
+def test_routed_sweep_value(two_llm_servers, trained_router, monkeypatch):
+    from rag_assets.lib.experiments import variants
+    from rag_assets.lib.experiments.sweep import ROUTED, parse_sweep
+
+    open_server, strong_server = two_llm_servers
+    settings = Settings.from_env()
+    [variant] = parse_sweep({"llm": [ROUTED]}, settings).variants
+    assert variant.llm == "routed" and variant.key.endswith("__routed")
+    generator = variants.routed_generator(settings)
+    assert generator.name == "routed"
+    answers = [generator.answer(q, HITS) for q in (HARD_QUESTION, EASY_QUESTION)]
+    assert [a["route"] for a in answers] == ["strong", "open"]
+    assert (generate_calls(strong_server), generate_calls(open_server)) == (1, 1)
+    # Cost per query: each answer at its own LLM's price ($ per 1M tokens: gpt-4o 2.5/10, gpt-4o-mini 0.15/0.6).
+    priced = [{"llm": "gpt-4o", "prompt_tokens": 1000, "completion_tokens": 100},
+              {"llm": "gpt-4o-mini", "prompt_tokens": 1000, "completion_tokens": 100}]
+    assert variants.routed_cost(priced) == pytest.approx((0.0025 + 0.001 + 0.00015 + 0.00006) / 2)
+    assert variants.routed_cost(answers) is None  # the test servers' models have no price
+    monkeypatch.delenv("RAG_STRONG_LLM_MODEL")
+    with pytest.raises(ValueError, match="needs a strong LLM and a trained router"):
+        variants.routed_generator(Settings.from_env())

@@ -97,7 +97,8 @@ class Router:
         if route == STRONG:
             model, base_url = self.settings.strong_llm_model, self.settings.strong_llm_base_url
         else:
-            online = bool(os.environ.get("OPENAI_BASE_URL")) and self.settings.llm_model not in (None, "extractive")
+            # As make_generator: the open LLM when an endpoint is set, else the offline extractive answerer.
+            online = bool(os.environ.get("OPENAI_BASE_URL")) and self.settings.llm_model != "extractive"
             model = self.settings.llm_model if online else "extractive"
             base_url = os.environ.get("OPENAI_BASE_URL") if online else None
         return RouteDecision(route, None if probability is None else round(probability, 6), model, base_url, reason)
