@@ -6,10 +6,10 @@ this module only gathers them.
 
 import dagster as dg
 
-from rag_assets.defs import evaluate, experiments, index, ingest, jobs, questions
+from rag_assets.defs import evaluate, experiments, index, ingest, jobs, questions, route
 from rag_assets.defs.resources import RagSettings
 
-STAGES = (ingest, index, evaluate, experiments, questions)
+STAGES = (ingest, index, evaluate, experiments, questions, route)
 
 
 def _gather(name: str) -> list:

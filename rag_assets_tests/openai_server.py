@@ -36,10 +36,10 @@ class Fault:
     content_type: str = "text/html; charset=utf-8"  # of `body`
 
 
-def answer_for(user: str) -> str:
+def answer_for(user: str, answer_words: int = 30) -> str:
     context = user.split("context:", 1)[1].strip() if "context:" in user else ""
     words = context.split()
-    return "From the docs: " + " ".join(words[:30]) if words else "I don't know."
+    return "From the docs: " + " ".join(words[:answer_words]) if words else "I don't know."
 
 
 def judgement_for(user: str) -> tuple[int, str]:
@@ -51,11 +51,13 @@ def judgement_for(user: str) -> tuple[int, str]:
 
 
 class OpenAICompatibleServer:
-    def __init__(self, models=("test-llm", "test-judge"), max_model_len: int = 4096, vary_answers: bool = False):
+    def __init__(self, models=("test-llm", "test-judge"), max_model_len: int = 4096, vary_answers: bool = False,
+                 answer_words: int = 30):
         self.models, self.max_model_len = list(models), max_model_len
         # Like a real server at temperature 0 under concurrent load (vLLM batching): the same prompt does not
         # always get the same answer. Each answer then ends with its request number.
         self.vary_answers = vary_answers
+        self.answer_words = answer_words  # a weaker server quotes less of its context
         self.requests: list[dict] = []
         self.faults: list[Fault] = []
         self.lock, self.stop = threading.Lock(), threading.Event()
@@ -156,7 +158,7 @@ def _handler(server: OpenAICompatibleServer):
                 score, why = judgement_for(user)
                 text = f"{score}\n{why}"
             else:
-                text = answer_for(user)
+                text = answer_for(user, server.answer_words)
                 if server.vary_answers:
                     text += f" (answer {len(server.requests)})"
             prompt_tokens = sum(len(m["content"].split()) for m in messages)
@@ -186,3 +188,17 @@ def openai_server(monkeypatch):
     monkeypatch.delenv("RAG_LLM_CONTEXT_LENGTH", raising=False)
     yield server
     server.close()
+
+
+@pytest.fixture
+def two_llm_servers(openai_server, monkeypatch):
+    """(open, strong): the open LLM (and judge) at `openai_server`, a second server on another port as the
+    strong LLM (model "test-strong-llm", its own key), each recording its own calls. The open server quotes
+    fewer context words, so the strong one's answers score higher."""
+    strong = OpenAICompatibleServer(models=("test-strong-llm",))
+    openai_server.answer_words = 4
+    monkeypatch.setenv("RAG_STRONG_LLM_MODEL", "test-strong-llm")
+    monkeypatch.setenv("RAG_STRONG_LLM_BASE_URL", strong.base_url)
+    monkeypatch.setenv("RAG_STRONG_LLM_API_KEY", "strong-test-key")
+    yield openai_server, strong
+    strong.close()

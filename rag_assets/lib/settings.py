@@ -51,6 +51,11 @@ TUNED_FILE = "models/hybrid_tuning.json"
 RETRIEVAL_MODES = ("semantic", "lexical", "hybrid", "rerank")  # = retriever.MODES (a test keeps them equal)
 # Written by promoting an experiment variant (`rag-assets experiments --promote`); level 3 above.
 PRODUCTION_FILE = "production.json"
+# Hybrid routing (issue 13): labelled questions, the share of queries sent to the strong LLM, the trained router.
+ROUTER_LABELS = Path("router") / "labels.jsonl"  # the project's own labels, under the data dir
+SHARED_ROUTING_TRAIN = PROJECT_ROOT.parent / "shared" / "datasets" / "routing-train.jsonl"
+ROUTER_MODEL_DIR = Path("router") / "model"
+DEFAULT_ROUTER_STRONG_SHARE = 0.2  # about the labelled share of hard questions (368 of 1,801)
 
 
 class ConfigError(ValueError):
@@ -167,9 +172,30 @@ class Settings:
     prompt: str = setting(DEFAULT_PROMPT, env="RAG_PROMPT", promoted="prompt",
                           help="a prompt name of lib/generate/answer.py PROMPTS, or a system prompt of its own")
 
+    # Hybrid routing (issue 13): the strong LLM role (no model = routing off) and the trained router
+    strong_llm_model: str | None = setting(None, env="RAG_STRONG_LLM_MODEL",
+                                           help="the strong (closed) LLM; unset = routing off")
+    strong_llm_base_url: str | None = setting(None, env="RAG_STRONG_LLM_BASE_URL", check=http_url,
+                                              help="its OpenAI-compatible endpoint (unset: OPENAI_BASE_URL); "
+                                                   "key from RAG_STRONG_LLM_API_KEY")
+    router_train_path: Path | None = setting(None, env="RAG_ROUTER_TRAIN_PATH",
+                                             help="labelled {question, target} JSONL (unset: <data dir>/router/"
+                                                  "labels.jsonl, else ../shared/datasets/routing-train.jsonl)")
+    router_strong_share: float = setting(DEFAULT_ROUTER_STRONG_SHARE, env="RAG_ROUTER_STRONG_SHARE",
+                                         check=unit_interval, help="target share of queries sent to the strong LLM")
+    router_dir: Path | None = setting(None, env="RAG_ROUTER_DIR", help="the trained router (unset: <data dir>/router/model)")
+
     def __post_init__(self):
         for f in path_fields():
-            object.__setattr__(self, f.name, Path(getattr(self, f.name)).expanduser().resolve())
+            if getattr(self, f.name) is not None:
+                object.__setattr__(self, f.name, Path(getattr(self, f.name)).expanduser().resolve())
+        # Defaults that depend on other settings (shown as "default" by `rag-assets config`).
+        if self.strong_llm_base_url is None:
+            object.__setattr__(self, "strong_llm_base_url", self.openai_base_url)
+        if self.router_dir is None:
+            object.__setattr__(self, "router_dir", self.data_dir / ROUTER_MODEL_DIR)
+        if self.router_train_path is None:
+            object.__setattr__(self, "router_train_path", default_router_train_path(self.data_dir))
         if self.chunk_size <= 0:
             raise ValueError(f"chunk_size must be positive, got {self.chunk_size}")
         if not 0 <= self.chunk_overlap < self.chunk_size:
@@ -363,3 +389,11 @@ def read_tuned(data_dir) -> dict:
     except (ValueError, AttributeError):
         return {}  # a broken tuning file means defaults, as if it had not been tuned
     return {f.name: params[f.name] for f in fields() if spec(f).tuned and f.name in params}
+
+
+def default_router_train_path(data_dir) -> Path | None:
+    """<data dir>/router/labels.jsonl when present, else ../shared/datasets/routing-train.jsonl, else None."""
+    for path in (Path(data_dir).expanduser() / ROUTER_LABELS, SHARED_ROUTING_TRAIN):
+        if path.is_file():
+            return path
+    return None

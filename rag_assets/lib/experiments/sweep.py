@@ -1,7 +1,8 @@
 """The experiment sweep: a YAML file of parameter lists whose every combination is a variant.
 
 Keys (each a list; a scalar counts as a one-item list; a key left out means the production default):
-chunk_size, chunk_overlap, embedding_model, retrieval (semantic, lexical, hybrid, rerank), num_chunks, llm;
+chunk_size, chunk_overlap, embedding_model, retrieval (semantic, lexical, hybrid, rerank), num_chunks, llm
+(a model name, "extractive", or "routed": the trained router picks the open or the strong LLM per question);
 and (issue 12) prompt (a name in lib/generate/answer.py PROMPTS: default, ignore-irrelevant), rerank (none | tags),
 rerank_candidates, rerank_threshold, hybrid_semantic_weight, hybrid_lexical_weight, rrf_k. A variant key names
 these only when the sweep file lists them, so existing partition keys do not change.
@@ -22,6 +23,7 @@ import yaml
 from rag_assets.lib.retrieve.retriever import MODES
 from rag_assets.lib.settings import DEFAULT_SWEEP_PATH, Settings, env_value, llm_endpoint  # noqa: F401 (re-export)
 EXTRACTIVE = "extractive"  # the offline answerer: no LLM, no cost
+ROUTED = "routed"  # per question, the router's choice between the open and the strong LLM (issue 13)
 BASE_KEYS = ("chunk_size", "chunk_overlap", "embedding_model", "retrieval", "num_chunks", "llm")
 # Retrieval and prompt keys (issue 12), with their short names in variant keys.
 TUNING_KEYS = {"prompt": "p-", "rerank": "rr-", "rerank_candidates": "rn", "rerank_threshold": "rt",

@@ -23,7 +23,7 @@ from rag_assets.lib.evaluate.metrics import percentiles, summarize as metrics_su
 from rag_assets.lib.retrieve.retriever import Retriever
 from rag_assets.lib.settings import Settings, local_model_exists
 from rag_assets.lib.store import Layout, copy_file, read_json, table_metadata, write_json
-from rag_assets.lib.experiments.sweep import EXTRACTIVE, Variant
+from rag_assets.lib.experiments.sweep import EXTRACTIVE, ROUTED, Variant
 
 SCORE_KEYS = ("value", "ci95", "n")
 LOWEST_QUALITY = 1.0  # the judge rubric's lowest score
@@ -133,7 +133,7 @@ def _seed_from_production(layout: EmbeddingLayout, settings: Settings, model: st
 
 def run_variant(settings: Settings, variant: Variant, eval_path: Path | str | None = None) -> dict:
     """Evaluate one variant on the eval set (RAG_EVAL_PATH) with its LLM and the shared, cached judge."""
-    if variant.llm != EXTRACTIVE and not settings.llm_endpoint:
+    if variant.llm not in (EXTRACTIVE, ROUTED) and not settings.llm_endpoint:
         raise ValueError(
             f"variant {variant.key} uses llm {variant.llm!r}: set OPENAI_BASE_URL to an endpoint serving it, "
             f"or sweep llm: [{EXTRACTIVE}]"
@@ -144,8 +144,8 @@ def run_variant(settings: Settings, variant: Variant, eval_path: Path | str | No
     if files.references.exists():  # written by the judge LLM for rows without one (online only)
         references = {r["question"]: r["reference_answer"] for r in read_json(files.references)["rows"] if r["reference_answer"]}
     # One cache across variants, runs and production: identical prompts reuse answers, identical answers judgements.
-    generator = evaluate.make_generator(variant.llm, cache=JudgeCache(files.judge_cache),
-                                        prompt=variant.prompt)
+    generator = routed_generator(settings) if variant.llm == ROUTED else evaluate.make_generator(
+        variant.llm, cache=JudgeCache(files.judge_cache), prompt=variant.prompt)
     judge = evaluate.make_judge(files.judge_cache, settings.judge_model)
     return evaluate_variant(settings, variant, questions, generator, judge, references)
 
@@ -221,7 +221,8 @@ def summarize(variant: Variant, responses: list[dict], retrieval: dict, quality:
         "metrics": {k: _score(v) for k, v in retrieval["metrics"].items()},
         "prompt_tokens_per_query": round(prompt, 1),
         "completion_tokens_per_query": round(completion, 1),
-        "cost_per_query": pricing.cost_per_query(variant.llm, prompt, completion),
+        "cost_per_query": routed_cost(responses) if variant.llm == ROUTED
+        else pricing.cost_per_query(variant.llm, prompt, completion),
         "latency_p50_s": latency["p50"],
         "latency_p95_s": latency["p95"],
         "eval_seconds": round(seconds, 3),
@@ -230,6 +231,21 @@ def summarize(variant: Variant, responses: list[dict], retrieval: dict, quality:
         "generator": generator,
         "judge": judge,
     }
+
+
+def routed_generator(settings: Settings):
+    """`llm: routed`: the production router picks the open or the strong LLM per question."""
+    from rag_assets.lib.route.router import RoutedGenerator, load_router
+
+    return RoutedGenerator(load_router(settings))
+
+
+def routed_cost(responses: list[dict]) -> float | None:
+    """Mean of each answer's cost at the price of the LLM that gave it; None when a price is unknown."""
+    from rag_assets.lib.route.report import response_cost
+
+    costs = [response_cost(r) for r in responses]
+    return None if not costs or any(c is None for c in costs) else sum(costs) / len(costs)
 
 
 def _score(s: dict) -> dict:
