@@ -4,6 +4,9 @@ Keys (each a list; a scalar counts as a one-item list; a key left out means the 
 chunk_size, chunk_overlap, embedding_model, retrieval (semantic, lexical, hybrid), num_chunks, llm.
 Variants sharing a chunking share its chunks and lexical index; variants sharing (chunking, model)
 share one embedding run, so sweeping num_chunks, retrieval or llm never re-embeds.
+embedding_model also takes `finetuned` (the latest full fine-tune of `finetuned_embedding_model`) and
+`finetuned-adapter` (its query-side adapter over the frozen base model); they resolve to the committed model
+directory when the variant is embedded (lib/finetune/model_dir.py), and an adapter reuses production's vectors.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from rag_assets.lib.settings import PROJECT_ROOT, Settings
 DEFAULT_SWEEP_PATH = PROJECT_ROOT / "data" / "sweep.yaml"
 EXTRACTIVE = "extractive"  # the offline answerer: no LLM, no cost
 KEYS = ("chunk_size", "chunk_overlap", "embedding_model", "retrieval", "num_chunks", "llm")
+FINETUNED_ALIASES = ("finetuned", "finetuned-adapter")  # = lib.finetune.model_dir.ALIASES
 
 
 @dataclass(frozen=True)

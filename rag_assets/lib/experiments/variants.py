@@ -22,7 +22,8 @@ from rag_assets.lib.experiments import pricing
 from rag_assets.lib.evaluate.eval_data import EvalFiles
 from rag_assets.lib.retrieve.retriever import Retriever
 from rag_assets.lib.settings import Settings
-from rag_assets.lib.store import Layout, read_json, table_metadata, write_json
+from rag_assets.lib.finetune import model_dir
+from rag_assets.lib.store import Layout, read_json, read_table, table_metadata, write_json, write_table
 from rag_assets.lib.experiments.sweep import EXTRACTIVE, Variant
 
 SCORE_KEYS = ("value", "ci95", "n")
@@ -95,6 +96,7 @@ def build_chunking(settings: Settings, chunking_key: str, chunk_size: int, chunk
 def build_embedding(settings: Settings, embedding_key: str, chunking_key: str, model: str) -> dict:
     """Embed one chunking with one model (reusing vectors by chunk id), then sync its LanceDB table."""
     layout = embedding_layout(settings.data_dir, embedding_key, chunking_key)
+    model = model_dir.resolve(settings.data_dir, model)  # `finetuned` / `finetuned-adapter`: the committed model dir
     _seed_from_production(layout, settings, model)
     stats = ingest.build_embeddings(layout, model, settings.ray_address, settings.ray_min_chunks)
     stats["vector"] = ingest.build_vector_index(layout)
@@ -105,9 +107,16 @@ def _seed_from_production(layout: EmbeddingLayout, settings: Settings, model: st
     """Chunk ids hash source, text and splitter settings, so production's vectors for the same chunking
     and model are exactly reusable: copy them in before the first run instead of re-embedding."""
     prod = Layout(settings.data_dir).embeddings
-    if layout.embeddings.exists() or not prod.exists() or table_metadata(prod).get("model") != model:
+    if layout.embeddings.exists() or not prod.exists():
+        return
+    built = table_metadata(prod).get("model")
+    if built != model and not (built and embed.is_adapter(model) and embed.document_model(model) == embed.document_model(built)):
         return
     layout.assets.mkdir(parents=True, exist_ok=True)
+    if built != model:
+        # A query adapter over production's model: its document vectors are production's, stamped with its name.
+        write_table(layout.embeddings, read_table(prod), metadata={"model": model})
+        return
     tmp = layout.embeddings.with_suffix(".seed.tmp")
     shutil.copyfile(prod, tmp)
     tmp.replace(layout.embeddings)
@@ -147,6 +156,7 @@ def evaluate_variant(
     quality = evaluate.score_quality(responses, judge, references)
     row = summarize(variant, responses, retrieval, quality, seconds, generator.name, judge.name)
     row |= {"judge_calls": quality.get("judge_calls", 0), "judgements_cached": quality.get("cached", 0)}
+    row["embedding_model_path"] = retriever.model_name  # what an alias (finetuned) resolved to: promotion pins it
     out = variant_dir(settings.data_dir, variant.key)
     write_json(out / "result.json", row)
     write_json(out / "responses.json", responses)
