@@ -6,10 +6,10 @@ this module only gathers them.
 
 import dagster as dg
 
-from rag_assets.defs import evaluate, experiments, index, ingest, jobs, questions, route
+from rag_assets.defs import evaluate, experiments, finetune, index, ingest, jobs, questions, route
 from rag_assets.defs.resources import RagSettings
 
-STAGES = (ingest, index, evaluate, experiments, questions, route)
+STAGES = (ingest, index, evaluate, experiments, questions, route, finetune)
 
 
 def _gather(name: str) -> list:

@@ -1,4 +1,8 @@
-"""`rag-assets experiments [--json]` prints the latest experiments table; `--promote KEY` makes a variant production."""
+"""`rag-assets experiments [--json]` prints the latest experiments table; `--promote KEY` makes a variant production.
+
+Promotion is gated: a variant is promoted only when the paired test over its per-question scores (from its
+responses.json) and production's (eval/retrieval_scores.json) says it is better; `--force` overrides that.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,10 @@ def register(sub) -> None:
     p = sub.add_parser("experiments", help="print the latest experiments table, or promote a variant")
     p.add_argument("--json", action="store_true", help="print a JSON list of row objects, best first")
     p.add_argument("--promote", metavar="KEY", help="make this variant the production configuration")
+    p.add_argument("--force", action="store_true",
+                   help="with --promote: promote even when the paired test does not show the variant beats production")
+    p.add_argument("--gate-metric", default=promotion.GATE_METRIC,
+                   help="per-question retrieval metric the promotion gate compares (default: %(default)s)")
     p.add_argument("--run", action="store_true",
                    help="first materialize every partition of the sweep (RAG_SWEEP_PATH) and the table through Dagster "
                         "(and, on a fresh data dir, the docs, sections and eval set they read)")
@@ -26,6 +34,12 @@ def register(sub) -> None:
 def run(args) -> int:
     settings = cli.settings(args)
     if args.promote:
+        verdict = promotion.gate(settings.data_dir, args.promote, args.gate_metric)
+        if not verdict["ok"] and not args.force:
+            print(f"rag-assets experiments: refusing to promote {args.promote}: {verdict['reason']} "
+                  "(--force promotes anyway)", file=sys.stderr)
+            return 3
+        print(("gate: " if verdict["ok"] else "gate overridden by --force: ") + verdict["reason"])
         return _promote(settings, args.promote)
     if args.run:
         try:

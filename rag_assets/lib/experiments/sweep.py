@@ -8,6 +8,9 @@ rerank_candidates, rerank_threshold, hybrid_semantic_weight, hybrid_lexical_weig
 these only when the sweep file lists them, so existing partition keys do not change.
 Variants sharing a chunking share its chunks and lexical index; variants sharing (chunking, model)
 share one embedding run, so sweeping num_chunks, retrieval or llm never re-embeds.
+embedding_model also takes `finetuned` (the latest full fine-tune of `finetuned_embedding_model`) and
+`finetuned-adapter` (its query-side adapter over the frozen base model); they resolve to the committed model
+directory when the variant is embedded (lib/finetune/model_dir.py), and an adapter reuses production's vectors.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ BASE_KEYS = ("chunk_size", "chunk_overlap", "embedding_model", "retrieval", "num
 TUNING_KEYS = {"prompt": "p-", "rerank": "rr-", "rerank_candidates": "rn", "rerank_threshold": "rt",
                "hybrid_semantic_weight": "sw", "hybrid_lexical_weight": "lw", "rrf_k": "rrf"}
 KEYS = BASE_KEYS + tuple(TUNING_KEYS)
+FINETUNED_ALIASES = ("finetuned", "finetuned-adapter")  # = lib.finetune.model_dir.ALIASES
 
 
 @dataclass(frozen=True)

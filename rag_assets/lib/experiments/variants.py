@@ -22,7 +22,8 @@ from rag_assets.lib.evaluate.judge import JudgeCache
 from rag_assets.lib.evaluate.metrics import percentiles, summarize as metrics_summarize
 from rag_assets.lib.retrieve.retriever import Retriever
 from rag_assets.lib.settings import Settings, local_model_exists
-from rag_assets.lib.store import Layout, copy_file, read_json, table_metadata, write_json
+from rag_assets.lib.finetune import model_dir
+from rag_assets.lib.store import Layout, copy_file, read_json, read_table, table_metadata, write_json, write_table
 from rag_assets.lib.experiments.sweep import EXTRACTIVE, ROUTED, Variant
 
 SCORE_KEYS = ("value", "ci95", "n")
@@ -109,10 +110,11 @@ def build_chunking(settings: Settings, chunking_key: str, chunk_size: int, chunk
 
 def build_embedding(settings: Settings, embedding_key: str, chunking_key: str, model: str) -> dict:
     """Embed one chunking with one model (reusing vectors by chunk id), then sync its LanceDB table."""
+    layout = embedding_layout(settings.data_dir, embedding_key, chunking_key)
+    model = model_dir.resolve(settings.data_dir, model)  # `finetuned` / `finetuned-adapter`: the committed model dir
     missing = local_model_exists(model)  # before any Ray or embedding work
     if missing:
         raise ValueError(f"experiment embedding {embedding_key}: {missing}")
-    layout = embedding_layout(settings.data_dir, embedding_key, chunking_key)
     _seed_from_production(layout, settings, model)
     stats = ingest.build_embeddings(layout, model, settings.ray_address, settings.ray_min_chunks)
     stats["vector"] = ingest.build_vector_index(layout)
@@ -123,7 +125,14 @@ def _seed_from_production(layout: EmbeddingLayout, settings: Settings, model: st
     """Chunk ids hash source, text and splitter settings, so production's vectors for the same chunking
     and model are exactly reusable: copy them in before the first run instead of re-embedding."""
     prod = Layout(settings.data_dir).embeddings
-    if layout.embeddings.exists() or not prod.exists() or table_metadata(prod).get("model") != model:
+    if layout.embeddings.exists() or not prod.exists():
+        return
+    built = table_metadata(prod).get("model")
+    if built != model and not (built and embed.is_adapter(model) and embed.document_model(model) == embed.document_model(built)):
+        return
+    if built != model:
+        # A query adapter over production's model: its document vectors are production's, stamped with its name.
+        write_table(layout.embeddings, read_table(prod), metadata={"model": model})
         return
     copy_file(prod, layout.embeddings)
 
@@ -164,6 +173,7 @@ def evaluate_variant(
     quality = evaluate.score_quality(responses, judge, references)
     row = summarize(variant, responses, retrieval, quality, seconds, generator.name, judge.name)
     row |= {"judge_calls": quality.get("judge_calls", 0), "judgements_cached": quality.get("cached", 0)}
+    row["embedding_model_path"] = retriever.model_name  # what an alias (finetuned) resolved to: promotion pins it
     out = variant_dir(settings.data_dir, variant.key)
     write_json(out / "result.json", row)
     write_json(out / "responses.json", with_scores(responses, retrieval, quality))

@@ -73,7 +73,46 @@ def torch_device() -> str:
 def load_model(name: str, device: str | None = None):
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(resolve_model(name), device=device or torch_device())
+    return SentenceTransformer(resolve_model(document_model(name)), device=device or torch_device())
+
+
+# --- query adapters (issue 14) -----------------------------------------------------------------
+# A model directory holding ADAPTER_FILE is a query-side adapter over a frozen base model (named in its
+# MODEL_MANIFEST): documents are embedded by the base model, queries by the base model and then the adapter.
+# Used as an embedding model anywhere (settings, sweep, production.json), it therefore needs no re-embedding
+# of the corpus beyond what the base model already has; every query goes through `embed_query`, the one hook.
+ADAPTER_FILE = "query_adapter.npy"
+MODEL_MANIFEST = "rag_model.json"
+
+
+def is_adapter(name: str) -> bool:
+    return bool(name) and (Path(name) / ADAPTER_FILE).is_file()
+
+
+def document_model(name: str) -> str:
+    """The model that embeds documents for `name`: an adapter's base model, else `name` itself."""
+    if not is_adapter(name):
+        return name
+    import json
+
+    base = json.loads((Path(name) / MODEL_MANIFEST).read_text(encoding="utf-8")).get("base_model")
+    if not base:
+        raise ValueError(f"query adapter {name} names no base_model in its {MODEL_MANIFEST}")
+    return base
+
+
+@lru_cache(maxsize=4)
+def query_adapter(name: str) -> np.ndarray | None:
+    """The adapter matrix A of an adapter directory (queries become normalize(q + q @ A)), else None."""
+    return np.load(Path(name) / ADAPTER_FILE).astype(np.float32) if is_adapter(name) else None
+
+
+def apply_adapter(vectors: np.ndarray, matrix: np.ndarray | None) -> np.ndarray:
+    """Query vectors through an adapter (unchanged without one), renormalized for cosine search."""
+    if matrix is None:
+        return vectors
+    out = vectors + vectors @ matrix
+    return (out / np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 @lru_cache(maxsize=4)
@@ -83,7 +122,8 @@ def cached_model(name: str):
 
 
 def embed_query(model_name: str, text: str) -> np.ndarray:
-    return cached_model(model_name).encode([text], normalize_embeddings=True, convert_to_numpy=True)[0]
+    vector = cached_model(model_name).encode([text], normalize_embeddings=True, convert_to_numpy=True)
+    return apply_adapter(vector, query_adapter(model_name))[0]
 
 
 def encode(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
