@@ -20,6 +20,13 @@ DEFAULT_RETRIEVAL_MODE = "hybrid"
 DEFAULT_NUM_CHUNKS = 5
 # Written by promoting an experiment variant (issue 6); read below, under the environment variables.
 PRODUCTION_FILE = "production.json"
+# Serving bounds (issue 11): each is a clear JSON error, never a 500.
+DEFAULT_SERVE_MAX_CONCURRENCY = 64  # requests in flight per server process (429 past it)
+DEFAULT_SERVE_MAX_BODY_BYTES = 64 * 1024  # 413 past it
+DEFAULT_SERVE_MAX_QUESTION_CHARS = 2000  # 422 past it (a question, or one chat message)
+DEFAULT_SERVE_MAX_MESSAGES = 32  # 422 past it (chat history length)
+DEFAULT_SERVE_MAX_K = 20  # 422 past it
+DEFAULT_SERVE_RELOAD_INTERVAL_S = 2.0  # how often the server looks for a newly committed index
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,15 @@ class Settings:
     retrieval_mode: str = DEFAULT_RETRIEVAL_MODE
     num_chunks: int = DEFAULT_NUM_CHUNKS
     llm_model: str | None = None  # RAG_LLM_MODEL; "extractive" is the offline answerer
+    # Serving (`rag-assets serve`). RAG_API_TOKEN is read by the server itself: a secret stays out of as_dict().
+    serve_max_concurrency: int = DEFAULT_SERVE_MAX_CONCURRENCY
+    serve_max_body_bytes: int = DEFAULT_SERVE_MAX_BODY_BYTES
+    serve_max_question_chars: int = DEFAULT_SERVE_MAX_QUESTION_CHARS
+    serve_max_messages: int = DEFAULT_SERVE_MAX_MESSAGES
+    serve_max_k: int = DEFAULT_SERVE_MAX_K
+    serve_cors_origins: str = ""  # comma-separated origins; empty = CORS off
+    serve_condense: str = "offline"  # how a chat follow-up becomes a standalone query: offline | llm
+    serve_reload_interval_s: float = DEFAULT_SERVE_RELOAD_INTERVAL_S
 
     def __post_init__(self):
         object.__setattr__(self, "docs_dir", Path(self.docs_dir).expanduser().resolve())
@@ -46,6 +62,12 @@ class Settings:
             raise ValueError(
                 f"chunk_overlap must be in [0, chunk_size), got {self.chunk_overlap} with chunk_size {self.chunk_size}"
             )
+        for name in ("serve_max_concurrency", "serve_max_body_bytes", "serve_max_question_chars",
+                     "serve_max_messages", "serve_max_k"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.serve_condense not in ("offline", "llm"):
+            raise ValueError(f"serve_condense must be offline or llm, got {self.serve_condense!r}")
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -64,6 +86,14 @@ class Settings:
             retrieval_mode=env.get("RAG_RETRIEVAL_MODE") or promoted.get("retrieval") or DEFAULT_RETRIEVAL_MODE,
             num_chunks=_int_env("RAG_NUM_CHUNKS", promoted.get("num_chunks", DEFAULT_NUM_CHUNKS)),
             llm_model=env.get("RAG_LLM_MODEL") or promoted.get("llm") or None,
+            serve_max_concurrency=_int_env("RAG_SERVE_MAX_CONCURRENCY", DEFAULT_SERVE_MAX_CONCURRENCY),
+            serve_max_body_bytes=_int_env("RAG_SERVE_MAX_BODY_BYTES", DEFAULT_SERVE_MAX_BODY_BYTES),
+            serve_max_question_chars=_int_env("RAG_SERVE_MAX_QUESTION_CHARS", DEFAULT_SERVE_MAX_QUESTION_CHARS),
+            serve_max_messages=_int_env("RAG_SERVE_MAX_MESSAGES", DEFAULT_SERVE_MAX_MESSAGES),
+            serve_max_k=_int_env("RAG_SERVE_MAX_K", DEFAULT_SERVE_MAX_K),
+            serve_cors_origins=env.get("RAG_SERVE_CORS_ORIGINS") or "",
+            serve_condense=env.get("RAG_SERVE_CONDENSE") or "offline",
+            serve_reload_interval_s=_float_env("RAG_SERVE_RELOAD_INTERVAL_S", DEFAULT_SERVE_RELOAD_INTERVAL_S),
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -97,3 +127,13 @@ def _int_env(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
