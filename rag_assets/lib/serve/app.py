@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import time
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from typing import Literal
 
 import anyio
@@ -238,11 +238,13 @@ def _add_routes(app: FastAPI, service: RagService, settings: Settings) -> None:
                 "trace_id": turn.trace_id, "sources": turn.sources(), "llm": turn.choice.llm,
                 "index": index_info(turn), "route": turn.choice.route,
                 "router_probability": turn.choice.router_probability})}
-            async for item in stream_pieces(turn, lambda err: {"event": "error", "data": json.dumps(err.body())}):
-                if isinstance(item, dict):
-                    yield item
-                    return
-                yield {"event": "token", "data": json.dumps({"text": item})}
+            on_error = lambda err: {"event": "error", "data": json.dumps(err.body())}  # noqa: E731
+            async with aclosing(stream_pieces(turn, on_error)) as pieces:  # a client gone: closed (and logged) now
+                async for item in pieces:
+                    if isinstance(item, dict):
+                        yield item
+                        return
+                    yield {"event": "token", "data": json.dumps({"text": item})}
             yield {"event": "done", "data": json.dumps({
                 "trace_id": turn.trace_id, "prompt_tokens": turn.usage.prompt_tokens,
                 "completion_tokens": turn.usage.completion_tokens, "latency_ms": turn.logged["latency_ms"]})}
@@ -295,11 +297,12 @@ def _add_routes(app: FastAPI, service: RagService, settings: Settings) -> None:
             yield chunk({"role": "assistant", "content": "", "annotations": citations(turn.sources(), 0)},
                         sources=turn.sources(), trace_id=turn.trace_id, index=index_info(turn), llm=turn.choice.llm,
                         standalone_query=turn.standalone_query)
-            async for item in stream_pieces(turn, lambda err: {"data": json.dumps(err.body())}):
-                if isinstance(item, dict):
-                    yield item
-                    return
-                yield chunk({"content": item})
+            async with aclosing(stream_pieces(turn, lambda err: {"data": json.dumps(err.body())})) as pieces:
+                async for item in pieces:
+                    if isinstance(item, dict):
+                        yield item
+                        return
+                    yield chunk({"content": item})
             yield chunk({}, "stop", usage=usage(turn), trace_id=turn.trace_id)
             yield {"data": "[DONE]"}
 

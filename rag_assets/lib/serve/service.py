@@ -129,7 +129,8 @@ class RagService:
         return turn
 
     def prepare(self, turn: Turn) -> None:
-        """Blocking (run it in a worker thread): standalone query, retrieval, and the offline answer."""
+        """Blocking (run it in a worker thread): standalone query, retrieval, the LLM prompt. The sources are
+        known after this; the answer comes from `tokens`."""
         turn.index = self.holder.current()
         turn.standalone_query = self.standalone_query(turn)
         turn.hits = turn.index.retriever.search(turn.standalone_query, turn.mode, turn.k)
@@ -137,15 +138,21 @@ class RagService:
         if isinstance(generator, LLMGenerator):
             turn.llm_messages, _ = generator.prompt(turn.question, turn.hits,
                                                     turn.history[-chat.MAX_HISTORY_MESSAGES:])
-            return
+
+    def offline_answer(self, turn: Turn) -> str:
+        """Blocking: the extractive answer of the standalone query from the turn's hits."""
+        generator = self.generator(EXTRACTIVE, turn.index)
         out = generator.answer(turn.standalone_query, turn.hits)
         if out["failed"]:
             raise GenerationFailed(f"{generator.name}: {out['error']}")
-        turn.offline_answer = out["answer"]
+        return out["answer"]
 
     async def tokens(self, turn: Turn):
         """The answer's pieces as they come: the LLM's deltas, or the offline answer word by word."""
-        if turn.offline_answer is not None:
+        if turn.llm_messages is None:
+            import anyio
+
+            turn.offline_answer = await anyio.to_thread.run_sync(self.offline_answer, turn)
             for piece in re.findall(r"\S+\s*", turn.offline_answer):
                 turn.parts.append(piece)
                 turn.usage.completion_tokens += 1
