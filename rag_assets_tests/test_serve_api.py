@@ -181,3 +181,14 @@ def test_query_log_and_feedback_assets(server, log_dir):
     down = sum(1 for f in feedback if f["rating"] < 0)
     assert f_md["dagster/row_count"].value == len(feedback) >= 1
     assert f_md["thumbs_down_rate"].value == pytest.approx(down / len(feedback), abs=1e-4)
+
+
+def test_only_a_follow_up_borrows_words_from_earlier_turns():
+    from rag_assets.lib.serve.chat import standalone_query
+
+    earlier = "How do I open a CSV file with csv.reader?"
+    assert standalone_query([earlier, "and how do I close it?"]).startswith("and how do I close it? ")
+    assert "csv.reader" in standalone_query([earlier, "and how do I close it?"])
+    fresh = "What does json.dumps do with sort_keys?"
+    assert standalone_query([earlier, fresh]) == fresh  # a new, complete question stays as asked
+    assert standalone_query(["and then?"]) == "and then?"  # nothing to borrow from
