@@ -99,15 +99,16 @@ def in_process(data_dir: Path, mode: str, k: int, n: int) -> dict:
     return {"search": pct(search_s), "work": pct(work_s), "search_rps": n / sum(search_s), "work_rps": n / sum(work_s)}
 
 
-async def one(session, url: str, path: str, q: str, mode: str, k: int, stream: bool) -> tuple[float, float | None]:
-    """(latency, time to the sources event or None); raises on any non-200 or missing answer."""
+async def one(session, url: str, path: str, q: str, mode: str, k: int,
+              stream: bool) -> tuple[float, float | None, str | None]:
+    """(latency, time to the sources event or None, trace id); raises on any non-200 or missing answer."""
     if path == "/v1/chat/completions":
         body = {"model": "rag-assets", "messages": [{"role": "user", "content": q}], "k": k, "mode": mode,
                 "stream": stream}
     else:
         body = {"question": q, "k": k, "mode": mode}
     t0 = time.perf_counter()
-    first = None
+    first = trace = None
     async with session.post(url + path, json=body) as r:
         if r.status != 200:
             raise RuntimeError(f"{path}: HTTP {r.status}: {(await r.text())[:200]}")
@@ -115,26 +116,28 @@ async def one(session, url: str, path: str, q: str, mode: str, k: int, stream: b
             payload = await r.json()
             if not (payload.get("answer") or payload.get("choices")):
                 raise RuntimeError(f"{path}: no answer")
+            trace = payload["trace_id"]
         else:
             async for line in r.content:
                 if first is None and line.startswith(b"data:") and b"sources" in line:
                     first = time.perf_counter() - t0
             if first is None:
                 raise RuntimeError(f"{path}: no sources event")
-    return time.perf_counter() - t0, first
+    return time.perf_counter() - t0, first, trace
 
 
 async def load(url: str, path: str, stream: bool, concurrency: int, n: int, mode: str, k: int) -> dict:
     import aiohttp
 
-    latencies, firsts, errors = [], [], []
+    latencies, firsts, errors, traces = [], [], [], {}
     todo = iter(range(n))
 
     async def worker(session):
         for i in todo:
             try:
-                lat, first = await one(session, url, path, QUESTIONS[i % len(QUESTIONS)], mode, k, stream)
+                lat, first, trace = await one(session, url, path, QUESTIONS[i % len(QUESTIONS)], mode, k, stream)
                 latencies.append(lat)
+                traces[trace] = lat
                 if first is not None:
                     firsts.append(first)
             except Exception as exc:  # counted and shown: the target is none at 32
@@ -147,7 +150,7 @@ async def load(url: str, path: str, stream: bool, concurrency: int, n: int, mode
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
         wall = time.perf_counter() - started
     return {"lat": pct(latencies) if latencies else (0, 0, 0), "first": pct(firsts) if firsts else None,
-            "rps": len(latencies) / wall, "errors": errors, "n": n}
+            "rps": len(latencies) / wall, "errors": errors, "n": n, "traces": traces}
 
 
 def start_server(data_dir: Path, port: int) -> subprocess.Popen:
@@ -223,6 +226,17 @@ def main() -> int:
         over = q1 - base["work"][0]
         print(f"\noverhead at concurrency 1, /query p50 over in-process search + answer p50: {over:+.2f} ms "
               f"(ratio {q1 / base['work'][0]:.3f}); over Retriever.search alone: {q1 - base['search'][0]:+.2f} ms")
+        # The same requests seen from inside: client latency minus the turn's own latency in the query log
+        # (retrieval + answer + log write) is what HTTP, routing, validation and JSON cost per request.
+        from rag_assets.lib.serve.query_log import read_log
+
+        logged = {q["trace_id"]: q["latency_ms"] for q in read_log(data_dir)[0]}
+        c1 = results[("/query", False, 1)]["traces"]
+        outside = [lat * 1000 - logged[t] for t, lat in c1.items() if t in logged]
+        if outside:
+            print(f"per-request time outside the turn at concurrency 1 (client latency - logged turn latency, "
+                  f"{len(outside)} /query requests): p50 {np.percentile(outside, 50):.2f} ms, "
+                  f"p95 {np.percentile(outside, 95):.2f} ms")
         best = max(r["rps"] for (p, s, c), r in results.items() if p == "/query")
         print(f"/query throughput at best {best:.1f} req/s vs in-process {base['work_rps']:.1f} req/s one at a time "
               f"(ratio {best / base['work_rps']:.2f}); errors at 32: "

@@ -143,9 +143,9 @@ def test_health_and_readiness_name_the_index(server, built_index):
     assert ready["status"] == "ready" and ready["index"]["version"] == manifest.read(built_index[1]).build_id
 
 
-def test_auth_on_needs_the_bearer_token(built_index, tmp_path):
-    app = create_app(Settings.from_env(data_dir=built_index[1]), token="s3cret", llm_base_url=None,
-                     query_log=QueryLog.for_data_dir(tmp_path))
+def test_auth_on_needs_the_bearer_token_and_cors_when_configured(server, built_index, tmp_path):
+    settings = Settings.from_env(data_dir=built_index[1]).with_(serve_cors_origins="http://ui.example")
+    app = create_app(settings, token="s3cret", llm_base_url=None, query_log=QueryLog.for_data_dir(tmp_path))
     live = LiveServer(app)
     try:
         question = {"question": "How do I read a CSV file?"}
@@ -155,6 +155,12 @@ def test_auth_on_needs_the_bearer_token(built_index, tmp_path):
         assert live.post("/query", question, headers={"Authorization": "Bearer s3cret"}).status_code == 200
         assert live.get("/v1/models").status_code == 401
         assert live.get("/healthz").status_code == 200 and live.get("/readyz").status_code == 200
+        preflight = {"Origin": "http://ui.example", "Access-Control-Request-Method": "POST",
+                     "Access-Control-Request-Headers": "authorization,content-type"}
+        r = requests.options(live.url + "/query", headers=preflight, timeout=30)  # a browser sends no token here
+        assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "http://ui.example"
+        r = requests.options(server.url + "/query", headers=preflight, timeout=30)  # CORS off by default
+        assert "access-control-allow-origin" not in r.headers
     finally:
         live.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 LOOPBACK = "127.0.0.1"
+KEEP_ALIVE_S = 75
 
 
 def register(sub) -> None:
@@ -44,8 +45,9 @@ def run(args) -> int:
 
     print(f"rag-assets serve: http://{host}:{args.port} (data dir {settings.data_dir}; "
           f"OpenAI base URL http://{host}:{args.port}/v1)", file=sys.stderr)
+    # Keep-alive longer than the clients' pools and proxies idle (uvicorn's 5 s races a pooled connection's reuse).
     uvicorn.run(create_app(settings, token=token), host=host, port=args.port, log_level="warning",
-                access_log=False)
+                access_log=False, timeout_keep_alive=KEEP_ALIVE_S)
     return 0
 
 
