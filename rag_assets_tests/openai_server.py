@@ -4,6 +4,8 @@ Deterministic: an answer is the start of the context it was given; a judgement s
 reference's words that the answer contains. Faults are scripted per request (429 with Retry-After, 500,
 a response slower than the client timeout, unparseable judge output, a raw non-JSON body such as an HTML
 page with status 200) and every request is recorded.
+`stream: true` requests get SSE chunks, one word each; `slow_stream(delay_s, words)` makes them long and
+slow, and `tokens_served` counts the chunks actually written (a client that goes away stops the count).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 
 from rag_assets.lib.generate.answer import SYSTEM_PROMPT
 from rag_assets.lib.evaluate.judge import JUDGE_SYSTEM_PROMPT
+from rag_assets.lib.serve.chat import CONDENSE_SYSTEM_PROMPT
 
 _WORD = re.compile(r"[a-z0-9_]+")
 
@@ -42,6 +45,13 @@ def answer_for(user: str, answer_words: int = 30) -> str:
     return "From the docs: " + " ".join(words[:answer_words]) if words else "I don't know."
 
 
+def condensed_for(user: str) -> str:
+    """A deterministic 'rewrite': the first user turn of the conversation, then the last question."""
+    firsts = [line[len("user: "):] for line in user.splitlines() if line.startswith("user: ")]
+    last = user.rsplit("last question:", 1)[-1].strip()
+    return f"{firsts[0] if firsts else ''} {last}".strip()
+
+
 def judgement_for(user: str) -> tuple[int, str]:
     payload = ast.literal_eval(user)
     answer = set(_WORD.findall(payload["generated_answer"].lower()))
@@ -61,6 +71,9 @@ class OpenAICompatibleServer:
         self.requests: list[dict] = []
         self.faults: list[Fault] = []
         self.lock, self.stop = threading.Lock(), threading.Event()
+        self.stream_delay_s, self.stream_words = 0.0, 0  # slow streaming mode (0 words: the plain answer)
+        self.tokens_served = 0  # streamed chunks written to a client that was still there
+        self.streams_ended: list[str] = []  # per streamed request: "complete" or "client gone"
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
@@ -86,6 +99,21 @@ class OpenAICompatibleServer:
                     f.times -= 1
                     return f
         return None
+
+    def slow_stream(self, delay_s: float, words: int) -> None:
+        """Stream `words` chunks, `delay_s` apart, for every streamed request from now on."""
+        with self.lock:
+            self.stream_delay_s, self.stream_words = delay_s, words
+
+    def wait_stream_ended(self, n: int = 1, timeout_s: float = 30.0) -> list[str]:
+        """Block until `n` streamed responses have ended (fully or by the client leaving)."""
+        deadline = threading.Event()
+        for _ in range(int(timeout_s / 0.02)):
+            with self.lock:
+                if len(self.streams_ended) >= n:
+                    return list(self.streams_ended)
+            deadline.wait(0.02)
+        raise TimeoutError(f"{n} streams did not end within {timeout_s}s")
 
     def close(self) -> None:
         self.stop.set()  # releases slow responses
@@ -135,14 +163,17 @@ def _handler(server: OpenAICompatibleServer):
                 return self._send(404, {"error": {"message": "not found"}})
             messages = body.get("messages") or []
             system = next((m["content"] for m in messages if m["role"] == "system"), "")
-            user = next((m["content"] for m in messages if m["role"] == "user"), "")
-            kind = {SYSTEM_PROMPT: "generate", JUDGE_SYSTEM_PROMPT: "judge"}.get(system, "other")
+            # The last user message: chat requests carry earlier turns before the one with the context.
+            user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+            kind = {SYSTEM_PROMPT: "generate", JUDGE_SYSTEM_PROMPT: "judge",
+                    CONDENSE_SYSTEM_PROMPT: "condense"}.get(system, "other")
             fault = server.take_fault(kind, user)
             with server.lock:
                 server.requests.append({"kind": kind, "model": body.get("model"), "user": user, "system": system,
                                         "fault": fault.status if fault else None,
                                         "max_tokens": body.get("max_tokens"),
-                                        "temperature": body.get("temperature")})
+                                        "temperature": body.get("temperature"), "messages": messages,
+                                        "stream": bool(body.get("stream"))})
             if body.get("model") not in server.models:
                 return self._send(404, {"error": {"message": f"model {body.get('model')} not found"}})
             if fault and fault.delay_s:
@@ -154,6 +185,8 @@ def _handler(server: OpenAICompatibleServer):
                 return self._send(fault.status, {"error": {"message": f"scripted {fault.status}"}}, headers)
             if fault and fault.text is not None:
                 text = fault.text
+            elif kind == "condense":
+                text = condensed_for(user)
             elif kind == "judge":
                 score, why = judgement_for(user)
                 text = f"{score}\n{why}"
@@ -162,6 +195,8 @@ def _handler(server: OpenAICompatibleServer):
                 if server.vary_answers:
                     text += f" (answer {len(server.requests)})"
             prompt_tokens = sum(len(m["content"].split()) for m in messages)
+            if body.get("stream"):
+                return self._stream(body, text, prompt_tokens)
             self._send(200, {
                 "id": "cmpl-test", "object": "chat.completion", "created": 0, "model": body["model"],
                 "choices": [{"index": 0, "finish_reason": "stop",
@@ -169,6 +204,43 @@ def _handler(server: OpenAICompatibleServer):
                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
                           "total_tokens": prompt_tokens + len(text.split())},
             })
+
+        def _stream(self, body: dict, text: str, prompt_tokens: int) -> None:
+            with server.lock:
+                delay, n = server.stream_delay_s, server.stream_words
+            words = text.split()
+            if n:
+                words = [words[i % len(words)] for i in range(n)]
+            base = {"id": "cmpl-test", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+
+            def event(payload: dict) -> None:
+                self.wfile.write(b"data: " + json.dumps({**base, **payload}).encode() + b"\n\n")
+                self.wfile.flush()
+
+            outcome = "complete"
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                for i, word in enumerate(words):
+                    if delay and server.stop.wait(delay):
+                        break
+                    event({"choices": [{"index": 0, "delta": {"content": word if i == 0 else " " + word},
+                                        "finish_reason": None}]})
+                    with server.lock:
+                        server.tokens_served += 1
+                event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                if (body.get("stream_options") or {}).get("include_usage"):
+                    event({"choices": [], "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
+                                                    "total_tokens": prompt_tokens + len(words)}})
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                outcome = "client gone"
+            finally:
+                self.close_connection = True
+                with server.lock:
+                    server.streams_ended.append(outcome)
 
     return Handler
 

@@ -51,6 +51,13 @@ TUNED_FILE = "models/hybrid_tuning.json"
 RETRIEVAL_MODES = ("semantic", "lexical", "hybrid", "rerank")  # = retriever.MODES (a test keeps them equal)
 # Written by promoting an experiment variant (`rag-assets experiments --promote`); level 3 above.
 PRODUCTION_FILE = "production.json"
+# Serving (`rag-assets serve`); RAG_API_TOKEN is read by the server itself, so the secret stays out of settings.
+DEFAULT_SERVE_MAX_CONCURRENCY = 64  # requests in flight per server process (429 past it)
+DEFAULT_SERVE_MAX_BODY_BYTES = 64 * 1024  # 413 past it
+DEFAULT_SERVE_MAX_QUESTION_CHARS = 2000  # 422 past it (a question, or one chat message)
+DEFAULT_SERVE_MAX_MESSAGES = 32  # 422 past it (chat history length)
+DEFAULT_SERVE_MAX_K = 20  # 422 past it
+DEFAULT_SERVE_RELOAD_INTERVAL_S = 2.0  # how often the server looks for a newly committed index
 # Hybrid routing (issue 13): labelled questions, the share of queries sent to the strong LLM, the trained router.
 ROUTER_LABELS = Path("router") / "labels.jsonl"  # the project's own labels, under the data dir
 SHARED_ROUTING_TRAIN = PROJECT_ROOT.parent / "shared" / "datasets" / "routing-train.jsonl"
@@ -184,6 +191,24 @@ class Settings:
     router_strong_share: float = setting(DEFAULT_ROUTER_STRONG_SHARE, env="RAG_ROUTER_STRONG_SHARE",
                                          check=unit_interval, help="target share of queries sent to the strong LLM")
     router_dir: Path | None = setting(None, env="RAG_ROUTER_DIR", help="the trained router (unset: <data dir>/router/model)")
+
+    # Serving (`rag-assets serve`): bounds, CORS, how a chat follow-up becomes a standalone query
+    serve_max_concurrency: int = setting(DEFAULT_SERVE_MAX_CONCURRENCY, env="RAG_SERVE_MAX_CONCURRENCY", check=positive,
+                                         help="requests in flight per server process (429 past it)")
+    serve_max_body_bytes: int = setting(DEFAULT_SERVE_MAX_BODY_BYTES, env="RAG_SERVE_MAX_BODY_BYTES", check=positive,
+                                        help="largest request body (413 past it)")
+    serve_max_question_chars: int = setting(DEFAULT_SERVE_MAX_QUESTION_CHARS, env="RAG_SERVE_MAX_QUESTION_CHARS",
+                                            check=positive, help="longest question or chat message (422 past it)")
+    serve_max_messages: int = setting(DEFAULT_SERVE_MAX_MESSAGES, env="RAG_SERVE_MAX_MESSAGES", check=positive,
+                                      help="most chat messages in one request (422 past it)")
+    serve_max_k: int = setting(DEFAULT_SERVE_MAX_K, env="RAG_SERVE_MAX_K", check=positive,
+                               help="largest k a request may ask for (422 past it)")
+    serve_cors_origins: str = setting("", env="RAG_SERVE_CORS_ORIGINS",
+                                      help="comma-separated origins allowed by CORS; empty = CORS off")
+    serve_condense: str = setting("offline", env="RAG_SERVE_CONDENSE", check=one_of("offline", "llm"),
+                                  help="chat follow-ups: offline (no LLM call) or llm (a condense step)")
+    serve_reload_interval_s: float = setting(DEFAULT_SERVE_RELOAD_INTERVAL_S, env="RAG_SERVE_RELOAD_INTERVAL_S",
+                                             check=non_negative, help="seconds between checks for a new index")
 
     def __post_init__(self):
         for f in path_fields():

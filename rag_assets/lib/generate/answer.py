@@ -87,9 +87,9 @@ class LLMGenerator:
         frame = approx_tokens(self.system_prompt) + approx_tokens(user_content(question, ""))
         return self.client.context_length(self.model) - frame - self.max_answer_tokens - PROMPT_MARGIN_TOKENS
 
-    def build_context(self, question: str, hits: Sequence[Hit]) -> tuple[str, list[Hit]]:
+    def build_context(self, question: str, hits: Sequence[Hit], reserved: int = 0) -> tuple[str, list[Hit]]:
         """Chunks in rank order while they fit; the first that does not is cut at the budget."""
-        budget, parts, used = self.context_budget(question), [], []
+        budget, parts, used = self.context_budget(question) - reserved, [], []
         for hit in hits:
             need = approx_tokens(hit.text) + 1  # +1: the blank line between chunks
             if need > budget:
@@ -101,6 +101,15 @@ class LLMGenerator:
             used.append(hit)
             budget -= need
         return "\n\n".join(parts), used
+
+    def prompt(self, question: str, hits: Sequence[Hit], history: Sequence[dict] = ()) -> tuple[list[dict], list[Hit]]:
+        """The messages for one answer: the earlier chat turns as the client sent them (no retrieved context
+        in them), then the question with this turn's context, trimmed to what the window leaves."""
+        history = [{"role": m["role"], "content": m["content"]} for m in history]
+        spent = sum(approx_tokens(m["content"]) + 4 for m in history)
+        context, used = self.build_context(question, hits, reserved=spent)
+        return ([{"role": "system", "content": SYSTEM_PROMPT}, *history,
+                 {"role": "user", "content": user_content(question, context)}], used)
 
     def answer(self, question: str, hits: Sequence[Hit]) -> dict:
         started = time.perf_counter()

@@ -47,6 +47,18 @@ class LLMError(RuntimeError):
     """A chat call that failed after its retries (or a request the server refuses for good)."""
 
 
+class LLMTimeout(LLMError):
+    """The LLM sent nothing for RAG_LLM_TIMEOUT_S (a server answers 504)."""
+
+
+@dataclass
+class StreamUsage:
+    """Token counts of a streamed completion, filled in as the stream runs (the server's, else counted)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
 @dataclass(frozen=True)
 class ChatResult:
     text: str
@@ -93,6 +105,8 @@ class ChatClient:
         # vLLM accepts any key; the client refuses to start without one.
         key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         self.client = openai.OpenAI(base_url=self.base_url, api_key=key, timeout=self.policy.timeout_s, max_retries=0)
+        self._key = key
+        self._async_client = None  # created on first stream, inside the event loop that uses it
         self._context_lengths: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -133,6 +147,59 @@ class ChatClient:
             log.warning("%s: %s; retry %d in %.2fs", model, error, attempt + 1, wait)
             time.sleep(wait)
         raise AssertionError("unreachable")
+
+    async def astream(self, model: str, messages: list[dict], usage: StreamUsage,
+                      max_tokens: int | None = None):
+        """Yield the completion's text deltas (temperature 0) as the LLM produces them.
+
+        Retried like `chat` only before the first delta; a timeout is not retried (someone is waiting) and
+        raises LLMTimeout. Closing the generator (a client that went away) closes the HTTP stream to the
+        LLM, which stops generating.
+        """
+        import asyncio
+
+        import openai
+
+        if self._async_client is None:
+            self._async_client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self._key,
+                                                    timeout=self.policy.timeout_s, max_retries=0)
+        kwargs = {"max_tokens": max_tokens} if max_tokens else {}
+        for attempt in range(self.policy.max_retries + 1):
+            try:
+                stream = await self._async_client.chat.completions.create(
+                    model=model, messages=messages, temperature=0, stream=True,
+                    stream_options={"include_usage": True}, **kwargs)
+                break
+            except openai.APITimeoutError as exc:
+                raise LLMTimeout(f"{model}: no response within {self.policy.timeout_s:g}s") from exc
+            except openai.APIConnectionError as exc:
+                error, retry_after = f"{type(exc).__name__}: {exc}", None
+            except openai.APIStatusError as exc:
+                if exc.status_code not in (408, 409, 429) and exc.status_code < 500:
+                    raise LLMError(f"{model}: HTTP {exc.status_code}: {exc.message}") from exc
+                error, retry_after = f"HTTP {exc.status_code}: {exc.message}", _retry_after(exc.response)
+            if attempt == self.policy.max_retries:
+                raise LLMError(f"{model}: failed after {attempt + 1} attempts: {error}")
+            await asyncio.sleep(self.policy.delay(attempt, retry_after))
+        try:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    usage.prompt_tokens = int(chunk.usage.prompt_tokens or 0)
+                    usage.completion_tokens = int(chunk.usage.completion_tokens or 0)
+                text = chunk.choices[0].delta.content if chunk.choices else None
+                if text:
+                    if chunk.usage is None:
+                        usage.completion_tokens += 1  # one delta ~ one token, until the server says
+                    yield text
+        except Exception as exc:  # mid-stream the transport's own errors surface, not openai's
+            if "timeout" in type(exc).__name__.lower():
+                raise LLMTimeout(f"{model}: the stream stalled for {self.policy.timeout_s:g}s") from exc
+            raise LLMError(f"{model}: the stream broke: {type(exc).__name__}: {exc}") from exc
+        finally:
+            import anyio
+
+            with anyio.CancelScope(shield=True):  # runs even when the request was cancelled
+                await stream.close()
 
     def context_length(self, model: str) -> int:
         """RAG_LLM_CONTEXT_LENGTH, else the server's max_model_len (vLLM), else the known table, else 4096."""
