@@ -6,10 +6,10 @@ this module only gathers them.
 
 import dagster as dg
 
-from rag_assets.defs import evaluate, experiments, index, ingest, jobs
+from rag_assets.defs import evaluate, experiments, feedback, index, ingest, jobs
 from rag_assets.defs.resources import RagSettings
 
-STAGES = (ingest, index, evaluate, experiments)
+STAGES = (ingest, index, evaluate, experiments, feedback)
 
 
 def _gather(name: str) -> list:

@@ -18,6 +18,14 @@ DEFAULT_CHUNK_OVERLAP = 50
 DEFAULT_RAY_MIN_CHUNKS = 512
 DEFAULT_RETRIEVAL_MODE = "hybrid"
 DEFAULT_NUM_CHUNKS = 5
+# The data flywheel (issue 15): when a logged query counts as underperforming, and how it is triaged.
+# Cosine similarities are of the bundled MiniLM model: in-domain questions reach ~0.5-0.8 on their page.
+DEFAULT_FEEDBACK_LOW_SIMILARITY = 0.45  # a top-1 cosine below this flags the query
+DEFAULT_FEEDBACK_DOCS_SIMILARITY = 0.3  # nothing in the corpus above this: a docs gap
+DEFAULT_FEEDBACK_LOW_JUDGE_SCORE = 2.5  # an offline-judge score (1-5) below this flags the answer
+# Average cosine distance under which docs-gap questions share a topic: on MiniLM, questions of one topic sat
+# 0.12-0.53 apart on average, of different topics 0.83-1.1 (test_feedback_triage's set).
+DEFAULT_FEEDBACK_GAP_DISTANCE = 0.6
 # Written by promoting an experiment variant (issue 6); read below, under the environment variables.
 PRODUCTION_FILE = "production.json"
 
@@ -36,6 +44,11 @@ class Settings:
     retrieval_mode: str = DEFAULT_RETRIEVAL_MODE
     num_chunks: int = DEFAULT_NUM_CHUNKS
     llm_model: str | None = None  # RAG_LLM_MODEL; "extractive" is the offline answerer
+    # The data flywheel's triage thresholds (RAG_FEEDBACK_*).
+    feedback_low_similarity: float = DEFAULT_FEEDBACK_LOW_SIMILARITY
+    feedback_docs_similarity: float = DEFAULT_FEEDBACK_DOCS_SIMILARITY
+    feedback_low_judge_score: float = DEFAULT_FEEDBACK_LOW_JUDGE_SCORE
+    feedback_gap_distance: float = DEFAULT_FEEDBACK_GAP_DISTANCE
 
     def __post_init__(self):
         object.__setattr__(self, "docs_dir", Path(self.docs_dir).expanduser().resolve())
@@ -46,6 +59,13 @@ class Settings:
             raise ValueError(
                 f"chunk_overlap must be in [0, chunk_size), got {self.chunk_overlap} with chunk_size {self.chunk_size}"
             )
+        for name in ("feedback_low_similarity", "feedback_docs_similarity"):
+            if not -1.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a cosine similarity in [-1, 1], got {getattr(self, name)}")
+        if not 1.0 <= self.feedback_low_judge_score <= 5.0:
+            raise ValueError(f"feedback_low_judge_score must be in [1, 5], got {self.feedback_low_judge_score}")
+        if not 0.0 < self.feedback_gap_distance <= 2.0:
+            raise ValueError(f"feedback_gap_distance must be a cosine distance in (0, 2], got {self.feedback_gap_distance}")
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -64,6 +84,10 @@ class Settings:
             retrieval_mode=env.get("RAG_RETRIEVAL_MODE") or promoted.get("retrieval") or DEFAULT_RETRIEVAL_MODE,
             num_chunks=_int_env("RAG_NUM_CHUNKS", promoted.get("num_chunks", DEFAULT_NUM_CHUNKS)),
             llm_model=env.get("RAG_LLM_MODEL") or promoted.get("llm") or None,
+            feedback_low_similarity=_float_env("RAG_FEEDBACK_LOW_SIMILARITY", DEFAULT_FEEDBACK_LOW_SIMILARITY),
+            feedback_docs_similarity=_float_env("RAG_FEEDBACK_DOCS_SIMILARITY", DEFAULT_FEEDBACK_DOCS_SIMILARITY),
+            feedback_low_judge_score=_float_env("RAG_FEEDBACK_LOW_JUDGE_SCORE", DEFAULT_FEEDBACK_LOW_JUDGE_SCORE),
+            feedback_gap_distance=_float_env("RAG_FEEDBACK_GAP_DISTANCE", DEFAULT_FEEDBACK_GAP_DISTANCE),
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -97,3 +121,13 @@ def _int_env(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
