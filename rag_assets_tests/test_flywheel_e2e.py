@@ -27,12 +27,18 @@ CORRECTED = ERRORS_PAGE + "#handling-exceptions"
 MISSED = "How do I keep my program running when json.loads fails on invalid input?"
 OFF_TOPIC = "How do I bake sourdough bread?"
 GOOD = "How do I write rows to a csv file with DictWriter?"
+POOR = "What does json.dumps do with the indent argument?"
+REFUSAL = "I'm sorry, the context does not provide information about that."
 
 
-def serve_like(log: QueryLog, retriever: Retriever, question: str, k: int = 3, mode: str = "hybrid"):
-    """Retrieve and answer offline, then record one row as the server does for `POST /query`."""
+def serve_like(log: QueryLog, retriever: Retriever, question: str, k: int = 3, mode: str = "hybrid",
+               answer: str | None = None):
+    """Retrieve and answer offline (or with the given answer, as a poor LLM would give it), then record one
+    row as the server does for `POST /query`."""
     hits = retriever.search(question, mode, k)
     ans = ExtractiveGenerator(retriever.model_name).answer(question, hits)
+    if answer is not None:
+        ans.update(answer=answer, failed=False)
     trace = uuid.uuid4().hex
     log.record({
         "trace_id": trace, "question": question, "standalone_query": question, "mode": mode, "k": k,
@@ -81,28 +87,33 @@ def test_feedback_to_eval_set_to_evaluation(copy_built_index, offline, tmp_path,
     assert ERRORS_PAGE not in {page_of(h.source) for h in hits}  # the premise: retrieval missed the page
     off_topic, _ = serve_like(log, retriever, OFF_TOPIC)
     good, good_hits = serve_like(log, retriever, GOOD)
+    poor, poor_hits = serve_like(log, retriever, POOR, answer=REFUSAL)
     log.add_feedback(missed, -1, comment="wrong page: this is about handling exceptions",
                      correction={"source_url": CORRECTED, "tag": "tutorial"})
     log.add_feedback(off_topic, -1)
     log.add_feedback(good, 1, visited_sources=[good_hits[0].source])
+    log.add_feedback(poor, -1, visited_sources=[poor_hits[0].source])  # the right page, a useless answer
 
     fired = feedback_tick()
-    assert len(fired.run_requests) == 1 and fired.run_requests[0].tags["rag/feedback_rows"] == "3"
+    assert len(fired.run_requests) == 1 and fired.run_requests[0].tags["rag/feedback_rows"] == "4"
     assert "no new feedback" in feedback_tick(fired.cursor).skip_message
 
     result = dg.materialize(feedback_stage.ASSETS, resources={"rag": rag}, instance=instance)
     assert result.success
     md = metadata(result, "underperforming_queries")
-    assert md["queries_considered"] == 3 and md["dagster/row_count"] == 2
-    assert (md["label_retrieval"], md["label_docs"], md["label_generation"], md["label_unknown"]) == (1, 1, 0, 0)
-    assert md["signal_thumbs_down"] == 2 and "### retrieval (1)" in md["queries"]
+    assert md["queries_considered"] == 4 and md["dagster/row_count"] == 3
+    assert (md["label_retrieval"], md["label_docs"], md["label_generation"], md["label_unknown"]) == (1, 1, 1, 0)
+    assert md["signal_thumbs_down"] == 3 and md["signal_low_judge_score"] == 1 and "### retrieval (1)" in md["queries"]
     rows = {r["trace_id"]: r for r in read_json(FeedbackFiles(data_dir).underperforming)["rows"]}
-    assert set(rows) == {missed, off_topic}  # the thumbs-up with a visit and a close match is fine
+    assert set(rows) == {missed, off_topic, poor}  # the thumbs-up with a visit and a close match is fine
     assert rows[missed]["label"] == "retrieval" and rows[missed]["docs_area"] == "tutorial"
     assert rows[off_topic]["label"] == "docs" and rows[off_topic]["max_similarity"] < 0.3
+    assert rows[poor]["label"] == "generation" and rows[poor]["judge_score"] < 2.5
 
     cid = candidate_id(missed)
-    assert metadata(result, "eval_candidates")["pending"] == 1 and cid in metadata(result, "eval_candidates")["pending_candidates"]
+    candidates = metadata(result, "eval_candidates")
+    assert candidates["pending"] == 2 and cid in candidates["pending_candidates"]
+    assert candidate_id(poor) in candidates["pending_candidates"]
     gaps = metadata(result, "docs_gaps")
     assert gaps["dagster/row_count"] == 1 and OFF_TOPIC in gaps["topics"]
     tag_rows = [json.loads(line) for line in FeedbackFiles(data_dir).tag_corrections.read_text().splitlines()]

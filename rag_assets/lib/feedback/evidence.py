@@ -32,14 +32,22 @@ def indexed_pages(retriever) -> set[str]:
     return {page_of(s) for s in sources}
 
 
-def reference_text(sections: dict[str, str], source: str | None) -> str | None:
+def reference_text(sections: dict[str, str], source: str | None, first_of_page: dict[str, str] | None = None) -> str | None:
     """The gold text for a source: its section, or for a bare page URL the page's first section."""
     if not source:
         return None
     if source in sections:
         return sections[source]
-    page = page_of(source)
-    return next((text for src, text in sections.items() if page_of(src) == page), None)
+    if first_of_page is None:
+        first_of_page = first_sections(sections)
+    return first_of_page.get(page_of(source))
+
+
+def first_sections(sections: dict[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for src, text in sections.items():
+        out.setdefault(page_of(src), text)
+    return out
 
 
 def judge_scores(judge, items: list[tuple[str, str, str] | None]) -> list[float | None]:
@@ -61,10 +69,10 @@ def triage_log(queries: list[dict], feedback: list[dict], retriever, sections: d
     """
     all_cases = triage_lib.cases(queries, feedback)
     sims = max_similarities(retriever, [c["query"] for c in all_cases]) if all_cases else []
-    items = []
+    items, first_of_page = [], first_sections(sections)
     for c in all_cases:
         source = triage_lib.known_source(c)[0] or next(iter(c["retrieved"]), None)
-        reference = reference_text(sections, source)
+        reference = reference_text(sections, source, first_of_page)
         ok = c["status"] in (None, "ok") and c["answer"] and reference
         items.append((c["question"], c["answer"], reference) if ok else None)
     scores = judge_scores(judge, items)
