@@ -17,6 +17,10 @@ GROUP = "feedback"
 TABLE_ROWS = 30  # per label in the UI table; the JSON has them all
 
 
+def _num(x) -> str:
+    return "–" if x is None else f"{x:.2f}"
+
+
 def _grouped_markdown(rows: list[dict]) -> str:
     parts = []
     for name in LABELS:
@@ -24,7 +28,7 @@ def _grouped_markdown(rows: list[dict]) -> str:
         if not mine:
             continue
         table = [{"docs area": r["docs_area"], "question": r["question"], "why": r["reason"],
-                  "signals": ", ".join(r["signals"]), "top-1 cos": r["top1_similarity"], "judge": r["judge_score"],
+                  "signals": ", ".join(r["signals"]), "top-1 cos": _num(r["top1_similarity"]), "judge": _num(r["judge_score"]),
                   "trace": r["trace_id"]} for r in mine[:TABLE_ROWS]]
         more = f"\n\n_{len(mine) - TABLE_ROWS} more in the JSON_" if len(mine) > TABLE_ROWS else ""
         parts.append(f"### {name} ({len(mine)})\n\n{markdown_table(table)}{more}")

@@ -74,7 +74,7 @@ def triage_log(queries: list[dict], feedback: list[dict], retriever, sections: d
         source = triage_lib.known_source(c)[0] or next(iter(c["retrieved"]), None)
         reference = reference_text(sections, source, first_of_page)
         ok = c["status"] in (None, "ok") and c["answer"] and reference
-        items.append((c["question"], c["answer"], reference) if ok else None)
+        items.append((c["query"], c["answer"], reference) if ok else None)
     scores = judge_scores(judge, items)
     pages = indexed_pages(retriever) if all_cases else set()
     rows = [triage_lib.triage(c, sim, score, thresholds, pages, base_url)
