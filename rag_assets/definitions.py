@@ -6,10 +6,10 @@ this module only gathers them.
 
 import dagster as dg
 
-from rag_assets.defs import evaluate, experiments, finetune, index, ingest, jobs, questions, route, serve
+from rag_assets.defs import evaluate, experiments, feedback, finetune, index, ingest, jobs, questions, route, serve
 from rag_assets.defs.resources import RagSettings
 
-STAGES = (ingest, index, evaluate, experiments, questions, route, finetune, serve)
+STAGES = (ingest, index, evaluate, experiments, questions, route, finetune, serve, feedback)
 
 
 def _gather(name: str) -> list:

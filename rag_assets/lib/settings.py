@@ -51,6 +51,14 @@ TUNED_FILE = "models/hybrid_tuning.json"
 RETRIEVAL_MODES = ("semantic", "lexical", "hybrid", "rerank")  # = retriever.MODES (a test keeps them equal)
 # Written by promoting an experiment variant (`rag-assets experiments --promote`); level 3 above.
 PRODUCTION_FILE = "production.json"
+# The data flywheel (issue 15): when a logged query counts as underperforming, and how it is triaged.
+DEFAULT_FEEDBACK_LOW_SIMILARITY = 0.45  # a top-1 cosine below this flags the query
+DEFAULT_FEEDBACK_DOCS_SIMILARITY = 0.3  # nothing in the corpus above this: a docs gap
+DEFAULT_FEEDBACK_LOW_JUDGE_SCORE = 2.5  # an offline-judge score (1-5) below this flags the answer
+# Cosine similarities are of the bundled MiniLM model: in-domain questions reach ~0.5-0.8 on their page.
+# Average cosine distance under which docs-gap questions share a topic: on MiniLM, questions of one topic sat
+# 0.12-0.53 apart on average, of different topics 0.83-1.1 (test_feedback_triage's set).
+DEFAULT_FEEDBACK_GAP_DISTANCE = 0.6
 # Serving (`rag-assets serve`); RAG_API_TOKEN is read by the server itself, so the secret stays out of settings.
 DEFAULT_SERVE_MAX_CONCURRENCY = 64  # requests in flight per server process (429 past it)
 DEFAULT_SERVE_MAX_BODY_BYTES = 64 * 1024  # 413 past it
@@ -86,6 +94,14 @@ def non_negative(value) -> str | None:
 
 def unit_interval(value) -> str | None:
     return None if 0 <= value <= 1 else f"must be in [0, 1], got {value!r}"
+
+
+def judge_scale(value) -> str | None:
+    return None if 1 <= value <= 5 else f"must be on the judge's 1-5 scale, got {value!r}"
+
+
+def cosine_distance(value) -> str | None:
+    return None if 0 < value <= 2 else f"must be a cosine distance in (0, 2], got {value!r}"
 
 
 def one_of(*choices) -> Callable:
@@ -209,6 +225,16 @@ class Settings:
                                   help="chat follow-ups: offline (no LLM call) or llm (a condense step)")
     serve_reload_interval_s: float = setting(DEFAULT_SERVE_RELOAD_INTERVAL_S, env="RAG_SERVE_RELOAD_INTERVAL_S",
                                              check=non_negative, help="seconds between checks for a new index")
+
+    # The data flywheel's triage thresholds (issue 15)
+    feedback_low_similarity: float = setting(DEFAULT_FEEDBACK_LOW_SIMILARITY, env="RAG_FEEDBACK_LOW_SIMILARITY",
+                                             check=unit_interval, help="a top-1 cosine below this flags the query")
+    feedback_docs_similarity: float = setting(DEFAULT_FEEDBACK_DOCS_SIMILARITY, env="RAG_FEEDBACK_DOCS_SIMILARITY",
+                                              check=unit_interval, help="nothing in the corpus above this: a docs gap")
+    feedback_low_judge_score: float = setting(DEFAULT_FEEDBACK_LOW_JUDGE_SCORE, env="RAG_FEEDBACK_LOW_JUDGE_SCORE",
+                                              check=judge_scale, help="an offline-judge score below this flags the answer")
+    feedback_gap_distance: float = setting(DEFAULT_FEEDBACK_GAP_DISTANCE, env="RAG_FEEDBACK_GAP_DISTANCE",
+                                           check=cosine_distance, help="docs_gaps clusters questions closer than this")
 
     def __post_init__(self):
         for f in path_fields():

@@ -11,7 +11,7 @@ import dagster as dg
 from rag_assets.defs.metadata import markdown_table
 from rag_assets.defs.resources import RagSettings
 from rag_assets.lib.evaluate import report as report_lib
-from rag_assets.lib.evaluate.eval_data import EvalFiles, gold_texts
+from rag_assets.lib.evaluate.eval_data import EvalFiles, eval_set_version, from_feedback, gold_texts
 from rag_assets.lib.evaluate.pipeline import (
     EvalConfig, generate_gold_responses, generate_responses, load_questions, make_generator, make_judge,
     score_quality, score_retrieval, write_reference_answers,
@@ -60,10 +60,14 @@ def eval_questions(config: EvalQuestionsConfig, rag: RagSettings) -> dg.Material
     Malformed rows fail the materialization, naming every bad line."""
     path = EvalConfig.from_settings(rag.settings(), eval_path=config.eval_path).eval_path
     rows = load_questions(path)
-    write_json(EvalFiles(rag.layout()).questions, {"path": str(path), "rows": rows})
+    version, n_feedback = eval_set_version(path), from_feedback(rows)
+    write_json(EvalFiles(rag.layout()).questions,
+               {"path": str(path), "rows": rows, "version": version, "from_feedback": n_feedback})
     return dg.MaterializeResult(metadata={
         "dagster/row_count": dg.MetadataValue.int(len(rows)),
         "path": dg.MetadataValue.path(str(path)),
+        "eval_set_version": version,  # content hash; the eval-set sensor compares it with the file's
+        "rows_from_feedback": dg.MetadataValue.int(n_feedback),
         "with_reference_answer": dg.MetadataValue.int(sum(1 for r in rows if r.get("reference_answer"))),
         "preview": dg.MetadataValue.md(markdown_table(rows[:5])),
     })
@@ -191,6 +195,7 @@ def score_report(rag: RagSettings) -> dg.MaterializeResult:
         "lancedb_table_version": doc["table_version"],
     }
     report = report_lib.build_report(doc, read_json(files.retrieval), quality, config, settings.docs_base_url)
+    report["eval_set"] = report_lib.eval_set_summary(read_json(files.questions))
     report["plot"] = str(report_lib.plot(report, files.plot))
     if files.report.exists():  # kept for the score-drop check
         write_json(files.previous_report, read_json(files.report))
@@ -207,5 +212,7 @@ def score_report(rag: RagSettings) -> dg.MaterializeResult:
         **score_values("quality_with_gold_context", report["quality_with_gold_context"]),
         **_numbers(report["usage"]),
         "lancedb_version": dg.MetadataValue.int(doc["table_version"]),
+        "eval_set_version": str(report["eval_set"]["version"]),
+        "eval_rows_from_feedback": dg.MetadataValue.int(report["eval_set"]["from_feedback"]),
         "path": dg.MetadataValue.path(str(files.report)),
     })

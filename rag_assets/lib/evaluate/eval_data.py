@@ -1,8 +1,13 @@
-"""The eval set: JSONL rows {"question", "source": URL[#anchor], optional "reference_answer"} (the seed's format)."""
+"""The eval set: JSONL rows {"question", "source": URL[#anchor], optional "reference_answer"} (the seed's format).
+
+Rows accepted from user feedback (issue 15) also carry a "provenance" object (origin "feedback", trace_id, ...).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from pathlib import Path
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -62,10 +67,30 @@ def _parse_row(line: str) -> tuple[dict | None, str]:
         return None, "'source' must be a string (a URL, optionally with #anchor)"
     if reference is not None and not isinstance(reference, str):
         return None, "'reference_answer' must be a string"
+    provenance = obj.get("provenance")
+    if provenance is not None and not isinstance(provenance, dict):
+        return None, "'provenance' must be a JSON object"
     row = {"question": question.strip(), "source": source.strip()}
     if reference and reference.strip():
         row["reference_answer"] = reference.strip()
+    if provenance:
+        row["provenance"] = provenance
     return row, ""
+
+
+def normalize_question(text: str) -> str:
+    """The form two questions are compared in: case, spacing and trailing punctuation do not make a new one."""
+    return re.sub(r"\s+", " ", (text or "").casefold()).strip().rstrip("?!. ").strip()
+
+
+def eval_set_version(path: Path | str) -> str:
+    """The eval set's version: the first 12 hex digits of its content's SHA-256."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def from_feedback(rows: list[dict]) -> int:
+    """How many eval rows were accepted from user feedback (`rag-assets feedback accept`)."""
+    return sum(1 for r in rows if (r.get("provenance") or {}).get("origin") == "feedback")
 
 
 def page_of(source: str) -> str:

@@ -42,6 +42,13 @@ def build_report(responses: dict, retrieval: dict, quality: dict, config: dict, 
     }
 
 
+def eval_set_summary(questions_doc: dict) -> dict:
+    """The eval set a report was scored on: its version (content hash) and how many rows came from feedback."""
+    rows = questions_doc.get("rows", [])
+    return {"path": questions_doc.get("path"), "version": questions_doc.get("version"), "rows": len(rows),
+            "from_feedback": questions_doc.get("from_feedback", 0)}
+
+
 def usage(rows: list[dict]) -> dict:
     """Counts, tokens per query and per-query latency (p50/p95 of each question's retrieval + answer time)."""
     n = len(rows) or 1
@@ -136,6 +143,12 @@ def markdown(report: dict) -> str:
     lines = [
         f"**generator** `{report['generator']}` · **judge** `{report['judge']}` · "
         f"**LanceDB version** {report['index_version']}",
+    ]
+    if report.get("eval_set"):
+        e = report["eval_set"]
+        lines[-1] += (f" · **eval set** `{e['version']}` ({e['rows']} questions, "
+                      f"{e['from_feedback']} from feedback)")
+    lines += [
         "",
         "| score | value [95% CI] (n) |",
         "|---|---|",
