@@ -22,7 +22,7 @@ from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 
 # Bump on any change to how documents become sections: every document is parsed again at the next
 # refresh (unchanged documents included) and the index is rebuilt from the new sections.
-PARSER_VERSION = "sections-v1"
+PARSER_VERSION = "sections-v2"  # v2: non-Sphinx sites, one section per unstructured page, merged duplicate anchors
 
 HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 SPLIT_HEADINGS = {"h1", "h2", "h3"}
