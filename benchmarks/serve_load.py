@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -184,6 +185,7 @@ def main() -> int:
     ap.add_argument("--mode", default="hybrid")
     ap.add_argument("-k", type=int, default=5)
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run `finally`: stop the server subprocess too
 
     from rag_assets.lib.index import manifest
 
