@@ -97,3 +97,23 @@ def test_fusion_sweep_picks_a_setting_at_least_as_good_as_semantic(built_index):
     boosted = Retriever.open(data_dir, hybrid=HybridParams(), rerank=RerankParams(title_boost=5.0))
     plain_scores = [h.score for h in retriever.lexical("Writer Objects", 3)]
     assert [h.score for h in boosted.lexical("Writer Objects", 3)] != plain_scores
+
+
+def test_hybrid_tuning_asset_records_its_choice_for_settings(copy_built_index, monkeypatch):
+    import dagster as dg
+
+    from rag_assets.defs.questions import assets as q_assets
+    from rag_assets.defs.resources import RagSettings
+
+    docs_dir, data_dir = copy_built_index
+    for var in ("OPENAI_BASE_URL", "RAG_LLM_MODEL", *TUNING_VARS):
+        monkeypatch.delenv(var, raising=False)
+    rag = RagSettings(docs_dir=str(docs_dir), data_dir=str(data_dir), docs_base_url="https://docs.python.org/3.11/")
+    result = dg.materialize([q_assets.synthetic_questions, q_assets.hybrid_tuning], resources={"rag": rag})
+    assert result.success
+    recorded = json.loads((data_dir / TUNED_FILE).read_text())
+    assert recorded["adopted"] in (True, False) and recorded["table"]
+    assert recorded["params"] == (recorded["best"] if recorded["adopted"] else fusion.DEFAULT_PARAMS)
+    settings = Settings.from_env(data_dir=str(data_dir))
+    assert settings.rrf_k == recorded["params"]["rrf_k"]
+    assert settings.hybrid_lexical_weight == recorded["params"]["hybrid_lexical_weight"]

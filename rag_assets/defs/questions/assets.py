@@ -74,6 +74,8 @@ def hybrid_tuning(rag: RagSettings) -> dg.MaterializeResult:
     r = training.build_hybrid_tuning(rag.settings())
     return dg.MaterializeResult(metadata={
         "params": dg.MetadataValue.json(r["params"]),
+        "adopted": r["adopted"],  # False: the best setting did not beat the default fusion significantly
+        "best": dg.MetadataValue.json(r["best"]),
         "tuned": dg.MetadataValue.json(r["metrics"]),
         "semantic": dg.MetadataValue.json(r["semantic"]),
         "lexical": dg.MetadataValue.json(r["lexical"]),

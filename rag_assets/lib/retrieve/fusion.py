@@ -20,6 +20,7 @@ DEFAULT_GRID = {
     "bm25_title_boost": [1.0, 2.0, 4.0],
 }
 DEPTH = 10  # metrics are read at 10
+DEFAULT_PARAMS = {"hybrid_semantic_weight": 1.0, "hybrid_lexical_weight": 1.0, "rrf_k": 60, "bm25_title_boost": 1.0}
 
 
 def _page(source: str) -> str:
@@ -79,6 +80,8 @@ def tune(retriever, questions: Sequence[dict], grid: dict | None = None, candida
 
     Returns {"params", "metrics", "semantic", "lexical", "n", "grid_size", "table"} (table sorted best first)."""
     grid = {**DEFAULT_GRID, **(grid or {})}
+    if DEFAULT_PARAMS["bm25_title_boost"] not in grid["bm25_title_boost"]:  # the default is always compared
+        grid["bm25_title_boost"] = [DEFAULT_PARAMS["bm25_title_boost"], *grid["bm25_title_boost"]]
     if not questions:
         raise ValueError("no validation questions to tune the hybrid fusion on")
     texts, golds = [q["question"] for q in questions], [q["source"] for q in questions]
@@ -100,14 +103,19 @@ def tune(retriever, questions: Sequence[dict], grid: dict | None = None, candida
     lex_rows = [page_metrics(g, [legs["sources"][d] for d in legs["lexical"][best["bm25_title_boost"]][i]])
                 for i, g in enumerate(golds)]
     params = {k: best[k] for k in ("hybrid_semantic_weight", "hybrid_lexical_weight", "rrf_k", "bm25_title_boost")}
+    d = DEFAULT_PARAMS
+    default_rows = [page_metrics(g, fused_sources(legs, i, d["hybrid_semantic_weight"], d["hybrid_lexical_weight"],
+                                                  d["rrf_k"], d["bm25_title_boost"])) for i, g in enumerate(golds)]
     return {
         "params": params,
         "metrics": {k: best[k] for k in ("hit@1", "hit@5", "hit@10", "mrr", "n")},
         "semantic": mean_metrics(sem_rows),
+        "default": mean_metrics(default_rows),
         "lexical": mean_metrics(lex_rows),
         "n": len(questions),
         "grid_size": len(table),
         "table": [{k: v for k, v in r.items() if not k.startswith("per_question")} for r in table],
         "per_question": {"tuned_mrr": best["per_question_mrr"], "semantic_mrr": [r["mrr"] for r in sem_rows],
-                         "tuned_hit10": best["per_question_hit10"], "semantic_hit10": [r["hit@10"] for r in sem_rows]},
+                         "tuned_hit10": best["per_question_hit10"], "semantic_hit10": [r["hit@10"] for r in sem_rows],
+                         "default_mrr": [r["mrr"] for r in default_rows]},
     }

@@ -82,6 +82,13 @@ def build_hybrid_tuning(settings: Settings, grid: dict | None = None) -> dict:
     per = result.pop("per_question")
     result["vs_semantic"] = {"mrr": paired_test(per["tuned_mrr"], per["semantic_mrr"]),
                              "hit@10": paired_test(per["tuned_hit10"], per["semantic_hit10"])}
+    result["vs_default"] = {"mrr": paired_test(per["tuned_mrr"], per["default_mrr"])}
+    # Synthetic questions favour words copied from titles: adopt a tuned setting only when the paired test says
+    # it beats the default fusion on them, else keep the defaults (recorded as such).
+    result["best"] = result["params"]
+    result["adopted"] = result["vs_default"]["mrr"]["a_better"]
+    if not result["adopted"]:
+        result["params"] = dict(fusion.DEFAULT_PARAMS)
     result["questions"] = used
     write_json(Path(settings.data_dir) / TUNED_FILE, {k: v for k, v in result.items() if k != "table"}
                | {"table": result["table"][:20]})
