@@ -46,7 +46,7 @@ class TagClassifierConfig(dg.Config):
     min_count: int = tags.DEFAULT_MIN_COUNT  # rarer areas are folded into `other`
 
 
-@dg.asset(group_name=GROUP, deps=[synthetic_questions], kinds={"scikitlearn"})
+@dg.asset(group_name=GROUP, deps=[synthetic_questions, "tag_corrections"], kinds={"scikitlearn"})
 def tag_classifier(config: TagClassifierConfig, rag: RagSettings) -> dg.MaterializeResult:
     """The docs-area classifier for retrieval mode `rerank`, trained on the train split (plus user corrections in
     <data dir>/feedback/tag_corrections.jsonl), chosen and scored on the validation split."""

@@ -23,7 +23,8 @@ def promote(data_dir: Path, key: str, sweep: Sweep | None = None) -> dict:
     """
     result = variant_dir(data_dir, key) / "result.json"
     if result.exists():
-        params = {k: read_json(result)[k] for k in KEYS}
+        row = read_json(result)  # results written before a sweep key existed lack it: production default
+        params = {k: row[k] for k in KEYS if k in row}
     else:
         try:
             params = (sweep.variant(key) if sweep else None).params()
