@@ -113,7 +113,8 @@ def main() -> int:
     index = validate.SectionIndex(list(corpus), list(corpus.values()))
     t = time.perf_counter()
     index.vectors(base)
-    rank_base = matrix_ranker(index.model(base), list(corpus), list(corpus.values()))
+    rank_base = matrix_ranker(index.model(base), list(corpus), list(corpus.values()), matrix=index.vectors(base),
+                              questions=[q["question"] for q in train])
     triples, mining = mine_triples(train, corpus, rank_base, BASE_URL)
     print(f"corpus embedded and hard negatives mined in {time.perf_counter() - t:.1f}s: {mining}", flush=True)
     before = validate.evaluate(index, base, val)

@@ -290,7 +290,10 @@ def test_cli_prints_the_table_and_promotes(run, env, tmp_path, capsys):
     shutil.copytree(run.data_dir, data_dir)
     env.setenv("RAG_DATA_DIR", str(data_dir))
     key = "cs400-ov40__minilm__hybrid__k4__extractive"
-    assert main(["experiments", "--promote", key]) == 0
+    # The gate (issue 14): production has no evaluation here, so nothing shows the variant is better.
+    assert main(["experiments", "--promote", key]) == 3
+    assert "refusing to promote" in capsys.readouterr().err and Settings.from_env().num_chunks == 5
+    assert main(["experiments", "--promote", key, "--force"]) == 0
     assert "production must be rebuilt" in capsys.readouterr().out
     assert Settings.from_env().num_chunks == 4
 

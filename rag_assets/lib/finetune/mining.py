@@ -70,16 +70,19 @@ def retriever_ranker(retriever, mode: str = "hybrid", depth: int = 20) -> Callab
     return rank
 
 
-def matrix_ranker(model, sources: list[str], texts: list[str], depth: int = 20, batch_size: int = 64):
-    """Ranked section sources by cosine over an in-memory matrix of section vectors (benchmarks: no index needed)."""
+def matrix_ranker(model, sources: list[str], texts: list[str], depth: int = 20, batch_size: int = 64,
+                  matrix=None, questions: list[str] = ()):
+    """Ranked section sources by cosine over an in-memory matrix of section vectors (benchmarks: no index needed).
+    `questions` known in advance are encoded in one batch."""
     import numpy as np
 
     from rag_assets.lib.ingest import embed
 
-    matrix = embed.encode(model, texts, batch_size)
+    matrix = embed.encode(model, texts, batch_size) if matrix is None else matrix
+    known = dict(zip(questions, embed.encode(model, list(questions), batch_size))) if questions else {}
 
     def rank(question: str) -> list[str]:
-        q = embed.encode(model, [question])[0]
+        q = known[question] if question in known else embed.encode(model, [question])[0]
         top = np.argsort(-(matrix @ q), kind="stable")[:depth]
         return [sources[i] for i in top]
 

@@ -70,11 +70,10 @@ def fine_tune(
         raise ValueError(f"only {len(triples)} training question(s) have their gold section indexed: need at least 2")
     version = data_version(train_q + val_q)
     index = validate.SectionIndex(list(sections), list(sections.values()))
-    before = validate.evaluate(index, base_doc_model, val_q)
-    clock.lap("validation_base")
     common = {"base_model": base_doc_model, "data_version": version, "loss": LOSS, "pairs": len(triples),
               "validation_questions": len(val_q), "mining": mining | {"mode": config.mining_mode}}
-    out = {**common, "stale_tmp_removed": stale, "before": validate.headline(before), "models": {}}
+    out = {**common, "stale_tmp_removed": stale, "models": {}}
+    before = None  # validated after the first model is trained: a run that dies in training costs less
     runs = []
     if config.full:
         runs.append((model_dir.FULL, config.train, lambda tmp: fit_full(
@@ -95,6 +94,11 @@ def fine_tune(
             "weights_sha256": weights_digest(tmp), "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         model_dir.write_manifest(tmp, manifest)  # an adapter dir needs it to name its base before validation
+        if before is None:
+            clock.lap(f"{kind}_manifest")
+            before = validate.evaluate(index, base_doc_model, val_q)
+            out["before"] = validate.headline(before)
+            clock.lap("validation_base")
         after = validate.evaluate(index, str(tmp), val_q)
         clock.lap(f"{kind}_validation")
         paired = paired_test(after["per_question_rr"], before["per_question_rr"])
