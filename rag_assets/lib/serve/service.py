@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from rag_assets.lib.generate.answer import ExtractiveGenerator, LLMGenerator
 from rag_assets.lib.generate.llm import ChatClient, RetryPolicy, StreamUsage
 from rag_assets.lib.retrieve.retriever import MODES, Hit
+from rag_assets.lib.route.router import OPEN, STRONG, Router, load_router, strong_api_key
 from rag_assets.lib.serve import chat
 from rag_assets.lib.serve.index_holder import IndexHolder, LoadedIndex
 from rag_assets.lib.serve.query_log import QueryLog
@@ -46,26 +47,33 @@ class Choice:
 
 
 def available_llms(settings: Settings, llm_base_url: str | None = None) -> list[str]:
-    """The answerers a request may name: the offline one, and the configured LLM when an endpoint is set."""
+    """The answerers a request may name: the offline one, the configured (open) LLM when an endpoint is set,
+    and the strong LLM when routing is configured (issue 13)."""
     names = [EXTRACTIVE]
     if llm_base_url and settings.llm_model and settings.llm_model != EXTRACTIVE:
         names.append(settings.llm_model)
+    if settings.strong_llm_model and settings.strong_llm_base_url and settings.strong_llm_model not in names:
+        names.append(settings.strong_llm_model)
     return names
 
 
 def choose_generator(settings: Settings, question: str, override: str | None = None,
-                     llm_base_url: str | None = None) -> Choice:
-    """THE place that picks the answerer of a request: the request's choice when allowed, else production's.
-
-    The router (issue 13) plugs in here: it returns Choice(llm, route="open"|"strong", router_probability=p).
-    """
+                     llm_base_url: str | None = None, router: Router | None = None) -> Choice:
+    """THE place that picks the answerer of a request: the request's choice when allowed, else production's,
+    routed per question between the open and the strong LLM when a trained router and a strong LLM exist."""
     allowed = available_llms(settings, llm_base_url)
     if override and override != SERVED_MODEL:
         if override not in allowed:
             raise UnknownModel(f"model {override!r} is not served here: choose one of "
                                f"{', '.join([SERVED_MODEL, *allowed])}")
-        return Choice(override)
-    return Choice(allowed[-1])  # the configured LLM when there is one, else the offline answerer
+        return Choice(override, route=STRONG if override == settings.strong_llm_model else "none")
+    open_llm = next((n for n in reversed(allowed) if n != settings.strong_llm_model), EXTRACTIVE)
+    if router is None or not router.enabled:
+        return Choice(open_llm)  # the configured LLM when there is one, else the offline answerer
+    decision = router.route(question)
+    if decision.route == STRONG:
+        return Choice(settings.strong_llm_model, STRONG, decision.probability)
+    return Choice(open_llm, OPEN, decision.probability)
 
 
 @dataclass
@@ -115,6 +123,8 @@ class RagService:
         self.holder = holder or IndexHolder(settings.data_dir, settings.serve_reload_interval_s)
         self._generators: dict[str, object] = {}
         self._chat_client: ChatClient | None = None
+        self.router = load_router(settings)  # routes everything to the open LLM unless trained and configured
+        log.info("%s", self.router.status)
 
     # -- the turn -------------------------------------------------------------------------------------------
     def start(self, endpoint: str, question: str, mode: str | None = None, k: int | None = None,
@@ -125,7 +135,7 @@ class RagService:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
         turn = Turn(endpoint, question, mode, k or self.settings.num_chunks,
                     [m for m in (history or []) if m["role"] in ("user", "assistant")], override)
-        turn.choice = choose_generator(self.settings, question, override, self.llm_base_url)
+        turn.choice = choose_generator(self.settings, question, override, self.llm_base_url, self.router)
         return turn
 
     def prepare(self, turn: Turn) -> None:
@@ -205,6 +215,9 @@ class RagService:
         if key not in self._generators:
             if name == EXTRACTIVE:  # embeds with the index's model: one model in memory for both
                 self._generators[key] = ExtractiveGenerator(index.manifest.model)
+            elif name == self.settings.strong_llm_model:  # the strong role has its own endpoint and key
+                client = ChatClient(self.settings.strong_llm_base_url, api_key=strong_api_key(), policy=self.llm_policy)
+                self._generators[key] = LLMGenerator(client, name)
             else:
                 self._generators[key] = LLMGenerator(self.chat_client(), name)
         return self._generators[key]
