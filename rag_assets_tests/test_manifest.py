@@ -204,3 +204,24 @@ def test_sigkill_during_the_switch_leaves_the_old_index_serving(copy_built_index
     assert hits and hits[0].id in new_ids - old_ids
     # The old pair is kept until the next switch: a reader may still hold it.
     assert Path(before.lancedb_dir).exists() and Path(before.tantivy_dir).exists()
+
+
+def test_a_new_parser_version_re_parses_unchanged_documents(copy_built_index, monkeypatch):
+    docs_dir, data_dir = copy_built_index
+    rag = rag_for(docs_dir, data_dir, embed.BUNDLED_MODEL)
+    assert not refresh.detect_changes(rag.settings()).needs_run
+    from rag_assets.lib.ingest import stages
+
+    monkeypatch.setattr(stages, "PARSER_VERSION", "sections-test-next")
+    monkeypatch.setattr(refresh, "PARSER_VERSION", "sections-test-next")
+    changes = refresh.detect_changes(rag.settings())
+    assert not (changes.added or changes.changed or changes.deleted)  # no document changed...
+    assert any("parser version" in r for r in changes.reasons)  # ...but the parser did
+
+    instance = dg.DagsterInstance.ephemeral()
+    counts, _ = refresh_once(rag, instance=instance)
+    sections = instance.get_latest_materialization_event(dg.AssetKey("sections")).asset_materialization
+    assert sections.metadata["docs_parsed"].value == 3  # every document, though none changed
+    assert counts["chunks_embedded"] == 0  # same sections, same texts: the vectors are reused
+    assert manifest.read(data_dir).parser_version == "sections-test-next"
+    assert not refresh.detect_changes(rag.settings()).needs_run

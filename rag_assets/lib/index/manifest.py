@@ -21,6 +21,7 @@ Builds no longer named by the committed or the previous manifest are then remove
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -150,13 +151,7 @@ def commit(layout: Layout) -> Manifest | None:
         "lancedb_dir": os.path.relpath(lancedb_dir, root),
         "tantivy_dir": os.path.relpath(tantivy_dir, root),
     }
-    identity = [rel["lancedb_dir"], vec["version"], rel["tantivy_dir"], lex.get("commit"), vec["model_fingerprint"]]
-    build_id = hashlib.sha256(repr(identity).encode()).hexdigest()[:16]
-    old = read(root)
-    if old is not None and old.build_id == build_id:
-        return old
     record = {
-        "build_id": build_id,
         "model": vec["model"],
         "model_fingerprint": vec["model_fingerprint"],
         "dim": int(vec["dim"]),
@@ -169,7 +164,6 @@ def commit(layout: Layout) -> Manifest | None:
         "tantivy_dir": rel["tantivy_dir"],
         "tantivy_commit": lex.get("commit"),
         "rows": int(vec["rows"]),
-        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "tantivy_docs": int(lex.get("docs", 0)),
         "chunks_digest": want,
         "docs_digest": str(chunks.get("docs_digest") or ""),
@@ -177,6 +171,13 @@ def commit(layout: Layout) -> Manifest | None:
         "index_type": str(vec.get("index_type") or ""),
         "format": FORMAT,
     }
+    # The pair and its lineage (documents, parser, chunking, model): a parser or document change that
+    # leaves every chunk id as it was is still a new build, so change detection sees it done.
+    build_id = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+    old = read(root)
+    if old is not None and old.build_id == build_id:
+        return old
+    record = {"build_id": build_id, **record, "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     switch(root, record)
     new = read(root)
     collect_garbage(layout, keep=[new, old])
