@@ -26,6 +26,7 @@ KINDS = ("bow_lr", "embedding_lr", "char_embedding_lr")
 MODEL_FILE, META_FILE, CURVE_FILE = "model.joblib", "router.json", "threshold_curve.png"
 MIN_PER_CLASS = 5  # fewer labelled rows of a class cannot be split for validation and calibration
 _MEMO: dict | None = None  # question vectors while fitting (cross-validation embeds each question once)
+_LAST: tuple | None = None  # ((model, questions), vectors) of the last call outside fitting
 
 
 @contextlib.contextmanager
@@ -42,9 +43,16 @@ def embedding_memo():
 def question_vectors(model_name: str, questions) -> np.ndarray:
     from rag_assets.lib.ingest import embed
 
+    global _LAST
     questions = [str(q) for q in questions]
     if _MEMO is None:
-        return embed.encode(embed.cached_model(model_name), questions)
+        # The calibrated model holds one pipeline per calibration fold, each asking for the same vectors.
+        key, last = (model_name, tuple(questions)), _LAST
+        if last is not None and last[0] == key:
+            return last[1]
+        vectors = embed.encode(embed.cached_model(model_name), questions)
+        _LAST = (key, vectors)
+        return vectors
     todo = list(dict.fromkeys(q for q in questions if (model_name, q) not in _MEMO))
     if todo:
         for q, v in zip(todo, embed.encode(embed.cached_model(model_name), todo)):
