@@ -210,5 +210,5 @@ def test_thresholds_are_settings(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="feedback_low_judge_score"):
         Settings.from_env()
     monkeypatch.setenv("RAG_FEEDBACK_LOW_JUDGE_SCORE", "low")
-    with pytest.raises(ValueError, match="RAG_FEEDBACK_LOW_JUDGE_SCORE must be a number"):
+    with pytest.raises(ValueError, match="feedback_low_judge_score: must be a number.*RAG_FEEDBACK_LOW_JUDGE_SCORE"):
         Settings.from_env()

@@ -156,6 +156,7 @@ def test_promotion_gate_refuses_a_worse_variant_and_accepts_a_better_one(tmp_pat
     qs = [{"question": q, "source": s} for q, s in questions]
     write_json(data_dir / "eval" / "retrieval_scores.json", score_retrieval(qs, prod))
     fine = data_dir / "models" / "finetuned" / "run1"
+    fine.mkdir(parents=True)  # promotion checks that the model it pins exists
     for key, gold_first in (("worse", False), ("better", True)):
         out = ex.variant_dir(data_dir, key)
         write_json(out / "responses.json", _responses(questions, gold_first))

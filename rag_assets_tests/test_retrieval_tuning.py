@@ -43,7 +43,7 @@ def test_hybrid_and_rerank_settings_from_env_then_tuned_file_then_defaults(clean
     assert RerankParams.from_settings(s) == RerankParams("tags", 40, 0.7, title_boost=2.0)
     assert s.prompt == "ignore-irrelevant"
     monkeypatch.setenv("RAG_RRF_K", "many")
-    with pytest.raises(ValueError, match="RAG_RRF_K must be an integer"):
+    with pytest.raises(ValueError, match="rrf_k: must be an integer.*RAG_RRF_K"):
         Settings.from_env()
     monkeypatch.setenv("RAG_RRF_K", "20")
     monkeypatch.setenv("RAG_RERANK", "magic")

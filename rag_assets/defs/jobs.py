@@ -2,11 +2,13 @@
 
 import dagster as dg
 
-# The main job: every ingestion asset on the configured docs source (evaluation joins it as it lands).
+# The main job (what the quickstart runs): index the docs source, evaluate it, and the offline learning steps that
+# need no server: cold-start questions, the docs-area classifier, the tuned fusion, and the router.
 rag_pipeline = dg.define_asset_job(
     "rag_pipeline",
-    selection=dg.AssetSelection.groups("ingestion", "evaluation"),
-    description="Ingest the docs source, index it and evaluate it.",
+    selection=dg.AssetSelection.groups("ingestion", "evaluation", "cold_start", "routing"),
+    description="Ingest the docs source, index and evaluate it; cold-start questions, tag classifier, tuned "
+                "fusion and router.",
     tags={"rag/refresh": "job"},  # writes the data dir: one such run at a time (dagster.yaml)
 )
 

@@ -36,6 +36,9 @@ def promote(data_dir: Path, key: str, sweep: Sweep | None = None) -> dict:
         # production.json then names a path, and the next refresh re-embeds through the model-change path.
         evaluated = read_json(result).get("embedding_model_path") if result.exists() else None
         params["embedding_model"] = evaluated or model_dir.resolve(data_dir, params["embedding_model"])
+    missing = settings_lib.local_model_exists(params.get("embedding_model") or "")
+    if missing:  # production.json naming a missing model would break every later command
+        raise ValueError(f"cannot promote {key}: {missing}")
     config = {"variant": key, **params, "promoted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     write_json(Path(data_dir) / PRODUCTION_FILE, config)
     return config

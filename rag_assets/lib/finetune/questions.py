@@ -1,8 +1,7 @@
 """The synthetic questions written by the `synthetic_questions` asset (the retrieval stage, issue 12).
 
-Read straight from `<data dir>/assets/synthetic_questions.parquet` with pyarrow, so this stage does not import
-the generator's module: columns question, source (gold `page#anchor`), page, area, split
-("train" | "validation" | "dropped"), drop_reason, generator. The split is page-disjoint (a page's questions
+Columns question, source (gold `page#anchor`), page, area, split ("train" | "validation" | "dropped"),
+drop_reason, generator. The split is page-disjoint (a page's questions
 are all train or all validation), which is what makes the validation numbers honest.
 """
 
@@ -11,29 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+# One reader of the synthetic questions for every stage: the cold-start stage's own.
+from rag_assets.lib.questions.synthetic import SPLITS, questions_path, read_questions  # noqa: F401 (re-exported)
 
 COLUMNS = ("question", "source", "page", "area", "split", "drop_reason", "generator")
-SPLITS = ("train", "validation", "dropped")
-
-
-def questions_path(data_dir: Path | str) -> Path:
-    return Path(data_dir) / "assets" / "synthetic_questions.parquet"
-
-
-def read_questions(data_dir: Path | str, split: str | None = None) -> list[dict]:
-    """Rows of one split (all rows when split is None); a clear error when the asset is missing or malformed."""
-    path = questions_path(data_dir)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: materialize `synthetic_questions` first")
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    table = pq.read_table(path)
-    missing = [c for c in ("question", "source", "split") if c not in table.column_names]
-    if missing:
-        raise ValueError(f"{path} lacks column(s) {', '.join(missing)}")
-    rows = table.to_pylist()
-    return [r for r in rows if split is None or r["split"] == split]
 
 
 def write_questions(path: Path | str, rows: list[dict]) -> None:

@@ -30,9 +30,10 @@ def model_fingerprint(name: str) -> str:
     """A digest of the model's weights and config files: what the vectors depend on, whatever the name.
 
     Memoized per process on the files' sizes and mtimes (hashing ~90 MB costs a fraction of a second).
-    A hub name that is not on disk gets a digest of the name only (prefixed `name-`).
+    A hub name that is not on disk gets a digest of the name only (prefixed `name-`). A query adapter's
+    documents are embedded by its base model, so it has the base model's fingerprint.
     """
-    path = _model_dir(name)
+    path = _model_dir(document_model(name))
     if path is None:
         return "name-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:24]
     files = sorted(
