@@ -47,7 +47,7 @@ def test_hybrid_and_rerank_settings_from_env_then_tuned_file_then_defaults(clean
         Settings.from_env()
     monkeypatch.setenv("RAG_RRF_K", "20")
     monkeypatch.setenv("RAG_RERANK", "magic")
-    with pytest.raises(ValueError, match="rerank must be none or tags"):
+    with pytest.raises(ValueError, match="rerank: must be one of none, tags.*RAG_RERANK"):
         Settings.from_env()
 
 

@@ -111,7 +111,7 @@ def release_dead_runs(instance) -> list[str]:
     released = []
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=list(IN_PROGRESS_RUN_STATUSES), tags=tags)):
         pid = int(run.tags.get("rag/pid", "0") or 0)
-        if pid <= 0 or pid == os.getpid() or _alive(pid):
+        if pid <= 0 or pid == os.getpid() or lock.process_alive(pid):
             continue
         instance.report_run_failed(run, f"the `rag-assets refresh` process {pid} running it is gone (killed)")
         if instance.event_log_storage.supports_global_concurrency_limits:
@@ -119,15 +119,6 @@ def release_dead_runs(instance) -> list[str]:
         released.append(run.run_id)
     return released
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
 
 
 def run(args) -> int:

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rag_assets.lib.ingest.embed import MODEL_MANIFEST
+from rag_assets.lib.index.lock import process_alive
 from rag_assets.lib.store import read_json, write_json
 
 FULL, ADAPTER = "finetuned", "finetuned-adapter"
@@ -41,20 +42,11 @@ def remove_stale_tmp(data_dir: Path | str) -> list[str]:
             pid = int(tmp.name[len(TMP_PREFIX):].split("-")[-2])
         except (ValueError, IndexError):
             continue
-        if pid != os.getpid() and not _alive(pid):
+        if pid != os.getpid() and not process_alive(pid):
             shutil.rmtree(tmp, ignore_errors=True)
             removed.append(tmp.name)
     return removed
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def write_manifest(model_dir: Path, manifest: dict) -> None:

@@ -42,14 +42,17 @@ def _held_entries() -> dict[str, int]:
 def _held_by_parent(key: str) -> bool:
     """Whether a process that started this one holds the lock of `key` (not this process itself)."""
     pid = _held_entries().get(key)
-    if pid is None or pid == os.getpid():
-        return False
+    return pid is not None and pid != os.getpid() and process_alive(pid)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (a writer that died leaves its run, lock or temp dir behind)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        pass
+        return True  # someone else's process
     return True
 
 
