@@ -255,8 +255,14 @@ def test_promotion_changes_settings_and_makes_production_stale(run, env, tmp_pat
 
     key = "cs400-ov40__minilm__semantic__k2__extractive"
     rag = RagSettings(data_dir=str(data_dir))
+    # Production has no evaluation here, so the paired-test gate refuses; nothing is written.
+    refused = promote_variant.execute_in_process(
+        run_config={"ops": {"promote": {"config": {"variant": key}}}}, resources={"rag": rag}, raise_on_error=False
+    )
+    assert not refused.success and not (data_dir / "production.json").exists()
+    assert "refusing to promote" in refused.failure_data_for_node("promote").error.message
     result = promote_variant.execute_in_process(
-        run_config={"ops": {"promote": {"config": {"variant": key}}}}, resources={"rag": rag}
+        run_config={"ops": {"promote": {"config": {"variant": key, "force": True}}}}, resources={"rag": rag}
     )
     assert result.success
     assert json.loads((data_dir / "production.json").read_text())["variant"] == key
@@ -271,7 +277,8 @@ def test_promotion_changes_settings_and_makes_production_stale(run, env, tmp_pat
     with pytest.raises(ValueError, match="unknown variant 'nope'; evaluated variants: cs400-ov40__minilm__"):
         promotion.promote(data_dir, "nope")
     failed = promote_variant.execute_in_process(
-        run_config={"ops": {"promote": {"config": {"variant": "nope"}}}}, resources={"rag": rag}, raise_on_error=False
+        run_config={"ops": {"promote": {"config": {"variant": "nope", "force": True}}}}, resources={"rag": rag},
+        raise_on_error=False
     )
     assert not failed.success
 

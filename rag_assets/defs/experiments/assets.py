@@ -148,13 +148,22 @@ def materialize_sweep(assets: list, sweep: Sweep, resources: dict, instance: dg.
 
 class PromoteConfig(dg.Config):
     variant: str  # a variant key, e.g. cs700-ov50__minilm__hybrid__k5__extractive
+    force: bool = False  # promote even when the paired test does not say the variant beats production
+    gate_metric: str = promotion.GATE_METRIC  # the per-question metric the gate compares
 
 
 @dg.op
 def promote(context: dg.OpExecutionContext, config: PromoteConfig, rag: RagSettings) -> None:
-    """Write <data dir>/production.json. Settings.from_env reads it, so the docs_changed sensor sees the built
-    indexes differ from the configuration and re-materializes production (then evaluation) with it."""
-    production = promotion.promote(rag.settings().data_dir, config.variant, SWEEP)
+    """Write <data dir>/production.json, gated like `rag-assets experiments --promote`. Settings.from_env reads it,
+    so the docs_changed sensor sees the built indexes differ from the configuration and re-materializes production
+    (then evaluation) with it."""
+    data_dir = rag.settings().data_dir
+    verdict = promotion.gate(data_dir, config.variant, config.gate_metric)
+    if not verdict["ok"] and not config.force:
+        raise dg.Failure(description=f"refusing to promote {config.variant}: {verdict['reason']} (force: true "
+                                     "promotes anyway)")
+    context.log.info(("gate: " if verdict["ok"] else "gate overridden by force: ") + verdict["reason"])
+    production = promotion.promote(data_dir, config.variant, SWEEP)
     context.log.info(f"promoted {config.variant}: {production}")
     if promotion.env_overrides():
         context.log.warning(f"{', '.join(promotion.env_overrides())} set in the environment still win over the promoted values")
