@@ -1,7 +1,6 @@
 """Hot reload: a `refresh` commits a new index; the running server answers from it without a restart, while a
 request that took the old index keeps it to its end."""
 
-import re
 
 from rag_assets.cli.refresh import refresh_once
 from rag_assets.defs.resources import RagSettings
@@ -10,16 +9,9 @@ from rag_assets.lib.serve.app import create_app
 from rag_assets.lib.serve.query_log import QueryLog
 from rag_assets.lib.settings import Settings
 from rag_assets_tests.serve_server import LiveServer
+from rag_assets_tests.test_refresh import add_paragraph
 
 NEW_FACT = "The quokkaflux dialect registers itself with csv.register_dialect under the name quokkaflux."
-
-
-def add_paragraph(path, text: str) -> None:
-    html = path.read_text(encoding="utf-8")
-    first = r"(<section id=\"[^\"]+\">(?:(?!<section).)*?</h1>)"
-    new, n = re.subn(first, lambda m: m.group(1) + f"<p>{text}</p>", html, count=1, flags=re.S)
-    assert n == 1
-    path.write_text(new, encoding="utf-8")
 
 
 def in_old_index_lexically(live) -> bool:

@@ -3,7 +3,6 @@ score_report. Outputs are JSON under the data dir (eval/, reports/); the logic l
 
 import base64
 import dataclasses
-import os
 from typing import Optional
 
 import dagster as dg
@@ -19,12 +18,13 @@ from rag_assets.lib.evaluate.pipeline import (
 from rag_assets.lib.evaluate.judge import PROMPT_VERSION, JudgeCache
 from rag_assets.lib.retrieve.retriever import Retriever
 from rag_assets.lib.store import read_json, table_metadata, write_json
+from rag_assets.lib.settings import llm_endpoint
 
 GROUP = "evaluation"
 
 
 # The `openai` kind only when the definitions load with an LLM endpoint: offline, these assets call none.
-LLM_KINDS = {"openai"} if os.environ.get("OPENAI_BASE_URL") else set()
+LLM_KINDS = {"openai"} if llm_endpoint() else set()
 
 
 def _score_text(s: dict) -> dg.MetadataValue:

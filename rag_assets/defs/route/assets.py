@@ -3,7 +3,6 @@ and `router_report` (always-open, always-strong, router and random routing on th
 are configured; the classifier's figures otherwise). The logic lives in lib/route."""
 
 import base64
-import os
 
 import dagster as dg
 
@@ -83,7 +82,7 @@ def router_report(context: dg.AssetExecutionContext, rag: RagSettings) -> dg.Mat
     path = settings.data_dir / "reports" / "router_report.json"
     report = {"router": {k: model.meta[k] for k in ("kind", "threshold", "validation", "strong_share_target")}}
     md = classifier_metadata(model.meta)
-    offline = routing.off_reason or (None if os.environ.get("OPENAI_BASE_URL") and settings.llm_model
+    offline = routing.off_reason or (None if settings.llm_endpoint and settings.llm_model
                                      else "the open LLM is not configured (OPENAI_BASE_URL, RAG_LLM_MODEL)")
     if offline:
         report["status"] = f"classifier figures only: {offline}"

@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from rag_assets.lib.retrieve.tags import docs_area
+from rag_assets.lib.settings import llm_endpoint
 
 OFFLINE_GENERATOR = "offline-templates-v1"
 COLUMNS = ("question", "source", "page", "area", "split", "drop_reason", "generator")
@@ -199,7 +200,7 @@ def llm_questions(client, model: str, cache, section: dict, n: int = 3) -> list[
 def llm_model_from_env() -> str | None:
     """The LLM that writes questions: RAG_LLM_MODEL when OPENAI_BASE_URL is set (else None: offline)."""
     model = os.environ.get("RAG_LLM_MODEL")
-    if os.environ.get("OPENAI_BASE_URL") and model and model != "extractive":
+    if llm_endpoint() and model and model != "extractive":
         return model
     return None
 

@@ -98,9 +98,9 @@ class Router:
             model, base_url = self.settings.strong_llm_model, self.settings.strong_llm_base_url
         else:
             # As make_generator: the open LLM when an endpoint is set, else the offline extractive answerer.
-            online = bool(os.environ.get("OPENAI_BASE_URL")) and self.settings.llm_model != "extractive"
+            online = bool(self.settings.llm_endpoint) and self.settings.llm_model != "extractive"
             model = self.settings.llm_model if online else "extractive"
-            base_url = os.environ.get("OPENAI_BASE_URL") if online else None
+            base_url = self.settings.llm_endpoint if online else None
         return RouteDecision(route, None if probability is None else round(probability, 6), model, base_url, reason)
 
     def generator(self, decision: RouteDecision):

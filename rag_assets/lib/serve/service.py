@@ -8,7 +8,6 @@ which writes the query log row, also for failures (status error | timeout | canc
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 import uuid
@@ -21,7 +20,7 @@ from rag_assets.lib.route.router import OPEN, STRONG, Router, load_router, stron
 from rag_assets.lib.serve import chat
 from rag_assets.lib.serve.index_holder import IndexHolder, LoadedIndex
 from rag_assets.lib.serve.query_log import QueryLog
-from rag_assets.lib.settings import Settings
+from rag_assets.lib.settings import Settings, llm_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +116,7 @@ class RagService:
         """llm_base_url: the OpenAI-compatible endpoint (default OPENAI_BASE_URL; None or "" = offline only).
         Taken once here, with the LLM retry policy, so a running server does not change with the environment."""
         self.settings = settings
-        self.llm_base_url = os.environ.get("OPENAI_BASE_URL") if llm_base_url is ENV else llm_base_url
+        self.llm_base_url = llm_endpoint() if llm_base_url is ENV else llm_base_url
         self.llm_policy = RetryPolicy.from_env()
         self.query_log = query_log or QueryLog.for_data_dir(settings.data_dir)
         self.holder = holder or IndexHolder(settings.data_dir, settings.serve_reload_interval_s)
